@@ -1,0 +1,239 @@
+"""Pinhole camera: intrinsics, projection, back-projection, depth map -> points / position image.
+
+Conventions (see :mod:`depthface.geometry.conventions`): OpenCV camera frame (x right, y down,
+z forward), millimetres, pixel centres at integer coordinates, depth 0 = no measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from depthface.errors import InputError
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of a depth camera (no distortion).
+
+    Attributes:
+        fx, fy: focal lengths in pixels.
+        cx, cy: principal point in pixels (pixel centres at integer coordinates).
+        width, height: image size in pixels.
+    """
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @classmethod
+    def preset(cls, name: str) -> "Intrinsics":
+        """A named preset: ``biwi`` / ``kinect_v1`` or ``ict3dhp``."""
+        try:
+            return PRESETS[name.lower()]
+        except KeyError:
+            raise InputError(f"unknown intrinsics preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+    @classmethod
+    def parse(cls, text: str, width: int = 640, height: int = 480) -> "Intrinsics":
+        """A preset name, or ``fx,fy,cx,cy`` (image size from ``width``/``height``)."""
+        if text.lower() in PRESETS:
+            return cls.preset(text)
+        parts = text.split(",")
+        try:
+            fx, fy, cx, cy = (float(p) for p in parts)
+        except ValueError:
+            raise InputError(f"intrinsics {text!r} is neither a preset ({sorted(PRESETS)}) nor 'fx,fy,cx,cy'") from None
+        if not (fx > 0 and fy > 0 and all(math.isfinite(v) for v in (cx, cy))):
+            raise InputError(f"intrinsics {text!r}: focal lengths must be positive and all values finite")
+        return cls(fx, fy, cx, cy, width, height)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The 3x3 camera matrix K (float64)."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def as_tensor(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+        """``(4,)`` tensor ``[fx, fy, cx, cy]``, the batched functions' form (stack to ``(B, 4)``)."""
+        return torch.tensor([self.fx, self.fy, self.cx, self.cy], device=device, dtype=dtype)
+
+    def scaled(self, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0, width: int | None = None,
+               height: int | None = None) -> "Intrinsics":
+        """Intrinsics of the image resampled by ``u' = sx * (u - dx)``, ``v' = sy * (v - dy)``."""
+        return replace(self, fx=self.fx * sx, fy=self.fy * sy, cx=(self.cx - dx) * sx, cy=(self.cy - dy) * sy,
+                       width=self.width if width is None else width, height=self.height if height is None else height)
+
+    def to_dict(self) -> dict:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
+
+
+PRESETS: dict[str, Intrinsics] = {
+    "biwi": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
+    "kinect_v1": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
+    "ict3dhp": Intrinsics(535.0, 536.0, 327.0, 241.0, 640, 480),
+}
+
+
+@dataclass(frozen=True)
+class BiwiCalibration:
+    """Biwi ``depth.cal``: intrinsics, distortion, and the extrinsics R, t (to the RGB camera)."""
+
+    intrinsics: Intrinsics
+    distortion: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+
+
+def read_biwi_calibration(path: str | Path) -> BiwiCalibration:
+    """Read Biwi's ``depth.cal``: K on lines 0-2, distortion on line 4, R on lines 6-8, t on line 10,
+    and ``width height`` on the last non-empty line."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise InputError(f"cannot read calibration: {e.strerror}", path) from None
+
+    def row(i: int, n: int) -> list[float]:
+        if i >= len(lines):
+            raise InputError(f"calibration has {len(lines)} lines, expected line {i} ({n} numbers)", path)
+        parts = lines[i].split()
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise InputError(f"line {i} is not numeric: {lines[i].strip()!r}", path) from None
+        if len(values) < n or not all(math.isfinite(v) for v in values):
+            raise InputError(f"line {i} should hold {n} finite numbers: {lines[i].strip()!r}", path)
+        return values[:n]
+
+    K = np.array([row(i, 3) for i in range(3)])
+    dist = np.array(row(4, 4))
+    R = np.array([row(i, 3) for i in range(6, 9)])
+    t = np.array(row(10, 3))
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+    w, h = (int(v) for v in row(last, 2))
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or w <= 0 or h <= 0:
+        raise InputError("focal lengths and image size must be positive", path)
+    return BiwiCalibration(Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h), dist, R, t)
+
+
+def write_biwi_calibration(path: str | Path, calib: BiwiCalibration) -> None:
+    """Write ``depth.cal`` in Biwi's layout (the inverse of :func:`read_biwi_calibration`)."""
+    K = calib.intrinsics.matrix
+    fmt = lambda v: " ".join(f"{x:.6f}" for x in v)  # noqa: E731
+    lines = [fmt(K[0]), fmt(K[1]), fmt(K[2]), "", fmt(calib.distortion), "", fmt(calib.rotation[0]),
+             fmt(calib.rotation[1]), fmt(calib.rotation[2]), "", fmt(calib.translation), "",
+             f"{calib.intrinsics.width} {calib.intrinsics.height}"]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def _k(intrinsics: Tensor | Intrinsics, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Split intrinsics into fx, fy, cx, cy tensors of shape ``(B, 1)`` (or broadcastable)."""
+    if isinstance(intrinsics, Intrinsics):
+        intrinsics = intrinsics.as_tensor(like.device, like.dtype)
+    k = intrinsics.to(device=like.device, dtype=like.dtype).reshape(-1, 4)
+    return k[:, 0:1], k[:, 1:2], k[:, 2:3], k[:, 3:4]
+
+
+def project(points: Tensor, intrinsics: Tensor | Intrinsics) -> Tensor:
+    """Project camera-frame points to pixel coordinates.
+
+    Args:
+        points: ``(B, N, 3)`` points in mm, camera frame (z > 0 in front of the camera).
+        intrinsics: ``(B, 4)`` / ``(4,)`` ``[fx, fy, cx, cy]`` or an :class:`Intrinsics`.
+
+    Returns:
+        ``(B, N, 2)`` pixel coordinates ``(u, v)``, pixel centres at integers.
+    """
+    fx, fy, cx, cy = _k(intrinsics, points)
+    z = points[..., 2]
+    return torch.stack((fx * points[..., 0] / z + cx, fy * points[..., 1] / z + cy), dim=-1)
+
+
+def backproject(uv: Tensor, depth: Tensor, intrinsics: Tensor | Intrinsics) -> Tensor:
+    """Lift pixels with known depth to camera-frame points.
+
+    Args:
+        uv: ``(B, N, 2)`` pixel coordinates.
+        depth: ``(B, N)`` depth (z) in mm.
+        intrinsics: ``(B, 4)`` / ``(4,)`` ``[fx, fy, cx, cy]`` or an :class:`Intrinsics`.
+
+    Returns:
+        ``(B, N, 3)`` points in mm.
+    """
+    fx, fy, cx, cy = _k(intrinsics, depth)
+    x = (uv[..., 0] - cx) / fx * depth
+    y = (uv[..., 1] - cy) / fy * depth
+    return torch.stack((x, y, depth), dim=-1)
+
+
+def position_image(depth: Tensor, intrinsics: Tensor | Intrinsics) -> Tensor:
+    """The paper's depth-to-position transform: per pixel (X, Y, Z) in mm.
+
+    Pixel ``(u, v)`` (centre at integer coordinates) with depth ``Z > 0`` maps to
+    ``X = (u - cx) Z / fx``, ``Y = (v - cy) Z / fy``. Invalid pixels (``Z == 0``) map to ``(0, 0, 0)``.
+
+    Args:
+        depth: ``(B, 1, H, W)`` depth in mm, 0 = no measurement.
+        intrinsics: ``(B, 4)`` / ``(4,)`` ``[fx, fy, cx, cy]`` of this image, or an :class:`Intrinsics`.
+
+    Returns:
+        ``(B, 3, H, W)`` position image in mm.
+    """
+    b, _, h, w = depth.shape
+    fx, fy, cx, cy = _k(intrinsics, depth)
+    u = torch.arange(w, device=depth.device, dtype=depth.dtype).view(1, 1, 1, w)
+    v = torch.arange(h, device=depth.device, dtype=depth.dtype).view(1, 1, h, 1)
+    z = depth
+    x = (u - cx.view(-1, 1, 1, 1)) / fx.view(-1, 1, 1, 1) * z
+    y = (v - cy.view(-1, 1, 1, 1)) / fy.view(-1, 1, 1, 1) * z
+    return torch.cat((x.expand(b, 1, h, w), y.expand(b, 1, h, w), z), dim=1)
+
+
+def depth_to_points(depth: Tensor, intrinsics: Intrinsics | Tensor) -> Tensor:
+    """Valid points of one depth map.
+
+    Args:
+        depth: ``(H, W)`` or ``(1, H, W)`` depth in mm, 0 = no measurement.
+        intrinsics: of this image.
+
+    Returns:
+        ``(N, 3)`` camera-frame points of the pixels with depth > 0, in row-major pixel order.
+    """
+    d = depth.reshape(1, 1, *depth.shape[-2:])
+    pos = position_image(d, intrinsics)[0]  # (3, H, W)
+    valid = d[0, 0] > 0
+    return pos.permute(1, 2, 0)[valid]
+
+
+def validate_depth(depth: np.ndarray, source: str | Path | None = None, min_valid: int = 1) -> np.ndarray:
+    """Check a depth frame and return it as float32 mm ``(H, W)``; raise :class:`InputError` otherwise.
+
+    Rejects wrong dimensionality, non-numeric dtypes, NaN/inf, negative values and frames with fewer
+    than ``min_valid`` measured pixels (e.g. all zero).
+    """
+    arr = np.asarray(depth)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise InputError(f"depth must be a 2-D (H, W) array, got shape {tuple(np.shape(depth))}", source)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"depth must be numeric, got dtype {arr.dtype}", source)
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise InputError(f"depth has {int((~np.isfinite(arr)).sum())} NaN/inf pixels (use 0 for no measurement)", source)
+    if (arr < 0).any():
+        raise InputError("depth has negative values (use 0 for no measurement)", source)
+    n = int((arr > 0).sum())
+    if n < min_valid:
+        raise InputError(f"depth has {n} measured pixels (all zero?)", source)
+    return arr
