@@ -1,0 +1,1 @@
+"""Command-line interface (`depthface ...`): thin typer commands over the library's packages."""

@@ -1,0 +1,86 @@
+"""Classic baselines on the same frames as the networks.
+
+* :func:`icp_pose`: rigid point-to-plane ICP of the mean face to a frame's point cloud, initialised
+  at the crop centre with the frontal rotation (the pose baseline).
+* :func:`fit_3dmm`: identity + expression coefficients and a rigid pose fitted to the point cloud by
+  alternating nearest-neighbour correspondences and (Gauss-Newton / linear least-squares) updates
+  (the shape baseline).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+
+def position_normals(position: np.ndarray) -> np.ndarray:
+    """Unit normals of a position image ``(3, H, W)`` (mm) by central differences -> ``(H, W, 3)``;
+    oriented toward the camera; zero where a neighbour is invalid."""
+    p = np.moveaxis(position, 0, -1).astype(np.float64)
+    valid = p[..., 2] > 0
+    dx = np.zeros_like(p)
+    dy = np.zeros_like(p)
+    dx[:, 1:-1] = p[:, 2:] - p[:, :-2]
+    dy[1:-1] = p[2:] - p[:-2]
+    ok = valid.copy()
+    ok[:, 1:-1] &= valid[:, 2:] & valid[:, :-2]
+    ok[1:-1] &= valid[2:] & valid[:-2]
+    ok[[0, -1], :] = False
+    ok[:, [0, -1]] = False
+    n = np.cross(dx, dy)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    n = np.where((norm > 0) & ok[..., None], n / np.maximum(norm, 1e-12), 0.0)
+    flip = (n * p).sum(-1) > 0  # make normals face the camera at the origin
+    n[flip] *= -1
+    return n
+
+
+def _small_rotation(w: np.ndarray) -> np.ndarray:
+    return Rotation.from_rotvec(w).as_matrix()
+
+
+def icp_pose(position: np.ndarray, model_points: np.ndarray, init_t: np.ndarray, init_R: np.ndarray | None = None,
+             iterations: int = 30, reject_mm: tuple[float, float] = (60.0, 15.0)) -> tuple[np.ndarray, np.ndarray, float]:
+    """Rigid point-to-plane ICP of head-frame model points to a frame.
+
+    Args:
+        position: ``(3, H, W)`` position image (mm), invalid pixels zero.
+        model_points: ``(N, 3)`` head-frame points of the reference face (mm).
+        init_t: ``(3,)`` initial head centre (the crop centre).
+        init_R: ``(3, 3)`` initial rotation (default: identity, a frontal face).
+        iterations: ICP iterations; the rejection distance shrinks linearly between ``reject_mm``.
+
+    Returns:
+        ``(R (3, 3), t (3,), rms_mm)`` of the last iteration's inlier pairs.
+    """
+    normals = position_normals(position)
+    valid = (position[2] > 0) & (np.abs(normals).sum(-1) > 0)
+    cloud = np.moveaxis(position, 0, -1)[valid].astype(np.float64)
+    cn = normals[valid]
+    if len(cloud) < 10:
+        return (np.eye(3) if init_R is None else init_R), np.asarray(init_t, np.float64), float("nan")
+    tree = cKDTree(cloud)
+    R = np.eye(3) if init_R is None else np.asarray(init_R, np.float64)
+    t = np.asarray(init_t, np.float64).copy()
+    rms = float("nan")
+    for it in range(iterations):
+        thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * it / max(iterations - 1, 1)
+        p = model_points @ R.T + t
+        d, j = tree.query(p, distance_upper_bound=thr)
+        keep = np.isfinite(d)
+        if keep.sum() < 6:
+            break
+        p, q, n = p[keep], cloud[j[keep]], cn[j[keep]]
+        # linearised point-to-plane: minimise sum ((p + w x (p - c) + dt - q) . n)^2 about the centre c = t
+        r = p - t
+        A = np.concatenate((np.cross(r, n), n), axis=1)
+        b = ((q - p) * n).sum(-1)
+        x, *_ = np.linalg.lstsq(A, b, rcond=None)
+        dR = _small_rotation(x[:3])
+        R = dR @ R
+        t = t + x[3:]
+        rms = float(np.sqrt(np.mean(b**2)))
+        if np.linalg.norm(x) < 1e-6:
+            break
+    return R, t, rms

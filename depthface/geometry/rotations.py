@@ -1,0 +1,237 @@
+"""Rotations: quaternions, matrices and Biwi Euler angles, batched over any leading dims ``(...)``.
+
+Conventions (the full statement is in :mod:`depthface.geometry.conventions`):
+
+* Rotation matrices act on column vectors, ``p_cam = R @ p_head + t``.
+* Quaternions are ``(w, x, y, z)``, w first; canonical form ``w >= 0``.
+* Euler angles are ``[yaw, pitch, roll]`` in **degrees**, the Biwi convention
+  ``R = Rx(-pitch) @ Ry(yaw) @ Rz(roll)`` (elementary right-handed rotations about the camera axes).
+  Positive yaw turns the nose toward the image's left, positive pitch raises the nose, positive roll
+  turns the head clockwise as seen in the image. :func:`matrix_to_euler` uses the Biwi community
+  extraction (``M = R.T``: ``pitch = atan2(M21, M22)``, ``yaw = -atan2(-M20, hypot(M21, M22))``,
+  ``roll = -atan2(M10, M00)``), so yaw lies in ``[-90, 90]``.
+
+All functions work for float32 and float64 and are differentiable (away from the usual singular
+points: gimbal lock for the Euler angles, the zero quaternion).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "normalize_quaternion", "quaternion_multiply", "quaternion_conjugate", "quaternion_to_matrix",
+    "matrix_to_quaternion", "euler_to_matrix", "matrix_to_euler", "euler_to_quaternion", "quaternion_to_euler",
+    "geodesic_angle_deg", "random_quaternion", "random_rotation",
+]
+
+
+def normalize_quaternion(q: Tensor, eps: float = 1e-12) -> Tensor:
+    """Unit quaternion ``q / |q|``.
+
+    Args:
+        q: ``(..., 4)`` quaternions ``(w, x, y, z)``, any non-zero norm.
+        eps: lower bound on the norm (avoids division by zero; the zero quaternion stays zero).
+
+    Returns:
+        ``(..., 4)`` unit quaternions (sign unchanged).
+    """
+    return q / q.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def _canonical(q: Tensor) -> Tensor:
+    """Flip the sign of quaternions with ``w < 0`` so that ``w >= 0``."""
+    return torch.where(q[..., :1] < 0, -q, q)
+
+
+def quaternion_multiply(q1: Tensor, q2: Tensor) -> Tensor:
+    """Hamilton product ``q1 * q2`` (the rotation ``q2`` followed by ``q1``).
+
+    Args:
+        q1, q2: ``(..., 4)`` quaternions ``(w, x, y, z)`` (broadcastable).
+
+    Returns:
+        ``(..., 4)`` product; ``quaternion_to_matrix(q1 * q2) == quaternion_to_matrix(q1) @ quaternion_to_matrix(q2)``.
+    """
+    w1, x1, y1, z1 = q1.unbind(-1)
+    w2, x2, y2, z2 = q2.unbind(-1)
+    return torch.stack((
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+    ), dim=-1)
+
+
+def quaternion_conjugate(q: Tensor) -> Tensor:
+    """``(w, -x, -y, -z)``: the inverse rotation of a unit quaternion. ``(..., 4) -> (..., 4)``."""
+    return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
+
+
+def quaternion_to_matrix(q: Tensor) -> Tensor:
+    """Rotation matrix of a quaternion (normalised first, so any non-zero scale is accepted).
+
+    Args:
+        q: ``(..., 4)`` quaternions ``(w, x, y, z)``.
+
+    Returns:
+        ``(..., 3, 3)`` rotation matrices.
+    """
+    w, x, y, z = normalize_quaternion(q).unbind(-1)
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz = x * y, x * z, y * z
+    wx, wy, wz = w * x, w * y, w * z
+    m = torch.stack((
+        1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+        2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+        2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+    ), dim=-1)
+    return m.reshape(*q.shape[:-1], 3, 3)
+
+
+def _sqrt_positive(x: Tensor) -> Tensor:
+    """``sqrt(max(x, 0))`` with a zero (not NaN/inf) gradient where ``x <= 0``."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def matrix_to_quaternion(R: Tensor) -> Tensor:
+    """Quaternion of a rotation matrix (Shepperd's method: robust at every angle, including 180 deg).
+
+    Args:
+        R: ``(..., 3, 3)`` rotation matrices.
+
+    Returns:
+        ``(..., 4)`` unit quaternions ``(w, x, y, z)`` with ``w >= 0``.
+    """
+    if R.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., 3, 3) matrices, got shape {tuple(R.shape)}")
+    batch = R.shape[:-2]
+    m = R.reshape(*batch, 9)
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
+    # |w|, |x|, |y|, |z| from the diagonal; the largest one is computed accurately.
+    q_abs = _sqrt_positive(torch.stack((
+        1.0 + m00 + m11 + m22,
+        1.0 + m00 - m11 - m22,
+        1.0 - m00 + m11 - m22,
+        1.0 - m00 - m11 + m22,
+    ), dim=-1))
+    # Four candidate quaternions, each scaled by 2 * (its largest component); row k is accurate
+    # when component k is the largest.
+    cand = torch.stack((
+        torch.stack((q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01), dim=-1),
+        torch.stack((m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20), dim=-1),
+        torch.stack((m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21), dim=-1),
+        torch.stack((m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2), dim=-1),
+    ), dim=-2)
+    cand = cand / (2.0 * q_abs[..., :, None]).clamp_min(0.1)
+    best = q_abs.argmax(dim=-1)
+    q = torch.gather(cand, -2, best[..., None, None].expand(*batch, 1, 4)).squeeze(-2)
+    return _canonical(normalize_quaternion(q))
+
+
+def _rot_x(a: Tensor) -> Tensor:
+    c, s, o, z = torch.cos(a), torch.sin(a), torch.ones_like(a), torch.zeros_like(a)
+    return torch.stack((o, z, z, z, c, -s, z, s, c), dim=-1).reshape(*a.shape, 3, 3)
+
+
+def _rot_y(a: Tensor) -> Tensor:
+    c, s, o, z = torch.cos(a), torch.sin(a), torch.ones_like(a), torch.zeros_like(a)
+    return torch.stack((c, z, s, z, o, z, -s, z, c), dim=-1).reshape(*a.shape, 3, 3)
+
+
+def _rot_z(a: Tensor) -> Tensor:
+    c, s, o, z = torch.cos(a), torch.sin(a), torch.ones_like(a), torch.zeros_like(a)
+    return torch.stack((c, -s, z, s, c, z, z, z, o), dim=-1).reshape(*a.shape, 3, 3)
+
+
+def euler_to_matrix(ypr: Tensor) -> Tensor:
+    """Rotation matrix of Biwi Euler angles: ``R = Rx(-pitch) @ Ry(yaw) @ Rz(roll)``.
+
+    Args:
+        ypr: ``(..., 3)`` ``[yaw, pitch, roll]`` in degrees.
+
+    Returns:
+        ``(..., 3, 3)`` rotation matrices (head to camera).
+    """
+    yaw, pitch, roll = torch.deg2rad(ypr).unbind(-1)
+    return _rot_x(-pitch) @ _rot_y(yaw) @ _rot_z(roll)
+
+
+def matrix_to_euler(R: Tensor) -> Tensor:
+    """Biwi Euler angles of a rotation matrix (the inverse of :func:`euler_to_matrix`).
+
+    With ``M = R.T``: ``pitch = atan2(M[2,1], M[2,2])``, ``yaw = -atan2(-M[2,0], hypot(M[2,1], M[2,2]))``,
+    ``roll = -atan2(M[1,0], M[0,0])`` — the extraction used by the Biwi community code.
+
+    Args:
+        R: ``(..., 3, 3)`` rotation matrices.
+
+    Returns:
+        ``(..., 3)`` ``[yaw, pitch, roll]`` in degrees; yaw in ``[-90, 90]``, pitch and roll in
+        ``(-180, 180]``. At gimbal lock (``|yaw| = 90``) pitch and roll are not unique.
+    """
+    # M[i, j] = R[j, i]
+    m21, m22, m20 = R[..., 1, 2], R[..., 2, 2], R[..., 0, 2]
+    m10, m00 = R[..., 0, 1], R[..., 0, 0]
+    pitch = torch.atan2(m21, m22)
+    yaw = -torch.atan2(-m20, torch.hypot(m21, m22))
+    roll = -torch.atan2(m10, m00)
+    return torch.rad2deg(torch.stack((yaw, pitch, roll), dim=-1))
+
+
+def euler_to_quaternion(ypr: Tensor) -> Tensor:
+    """Quaternion of Biwi Euler angles, ``q = qx(-pitch) * qy(yaw) * qz(roll)``.
+
+    Args:
+        ypr: ``(..., 3)`` ``[yaw, pitch, roll]`` in degrees.
+
+    Returns:
+        ``(..., 4)`` unit quaternions ``(w, x, y, z)`` with ``w >= 0``.
+    """
+    half = torch.deg2rad(ypr) / 2
+    yaw, pitch, roll = half.unbind(-1)
+    z = torch.zeros_like(yaw)
+    qx = torch.stack((torch.cos(pitch), -torch.sin(pitch), z, z), dim=-1)  # about x by -pitch
+    qy = torch.stack((torch.cos(yaw), z, torch.sin(yaw), z), dim=-1)
+    qz = torch.stack((torch.cos(roll), z, z, torch.sin(roll)), dim=-1)
+    return _canonical(quaternion_multiply(quaternion_multiply(qx, qy), qz))
+
+
+def quaternion_to_euler(q: Tensor) -> Tensor:
+    """Biwi Euler angles ``(..., 3)`` ``[yaw, pitch, roll]`` (degrees) of quaternions ``(..., 4)`` ``(w, x, y, z)``."""
+    return matrix_to_euler(quaternion_to_matrix(q))
+
+
+def geodesic_angle_deg(R1: Tensor, R2: Tensor) -> Tensor:
+    """Angle of the relative rotation ``R1.T @ R2``, in degrees, in ``[0, 180]``.
+
+    Computed as ``atan2(|sin|, cos)`` from the skew and trace parts, which is accurate for small
+    angles (unlike ``acos`` of the trace).
+
+    Args:
+        R1, R2: ``(..., 3, 3)`` rotation matrices (broadcastable).
+
+    Returns:
+        ``(...)`` angles in degrees.
+    """
+    D = R1.transpose(-1, -2) @ R2
+    cos = (D[..., 0, 0] + D[..., 1, 1] + D[..., 2, 2] - 1.0) / 2.0
+    axis = torch.stack((D[..., 2, 1] - D[..., 1, 2], D[..., 0, 2] - D[..., 2, 0], D[..., 1, 0] - D[..., 0, 1]), -1)
+    sin = 0.5 * torch.linalg.vector_norm(axis, dim=-1)
+    return torch.rad2deg(torch.atan2(sin, cos))
+
+
+def random_quaternion(*shape: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+                      device: torch.device | str | None = None) -> Tensor:
+    """Uniformly distributed random unit quaternions ``(*shape, 4)`` ``(w, x, y, z)`` with ``w >= 0``."""
+    q = torch.randn(*shape, 4, generator=generator, dtype=dtype, device=device)
+    return _canonical(normalize_quaternion(q))
+
+
+def random_rotation(*shape: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> Tensor:
+    """Uniformly distributed random rotation matrices ``(*shape, 3, 3)``."""
+    return quaternion_to_matrix(random_quaternion(*shape, generator=generator, dtype=dtype, device=device))
+

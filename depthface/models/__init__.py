@@ -1,0 +1,1 @@
+"""Networks and losses: DAPoseNet and DASHapeNet (F, R, G, D), input normalisation, eq. 1-7 losses."""

@@ -1,0 +1,51 @@
+"""How position images are normalised for the networks, and why.
+
+A position image holds camera-frame millimetres: absolute values depend on where the head is in the
+frame (hundreds of mm laterally, ~1 m in depth), which the networks should not have to learn. We
+express every point relative to the **crop centre** ``c`` (the 3D point the crop was cut around) in
+units of the crop's half-size (125 mm) and clip to ``[-1, 1]``, the range of G's tanh output:
+
+    n = clip((p - c) / 125 mm, -1, 1)
+
+Pixels without a measurement get ``z = +1`` (as far as the clip allows, like background) and the
+lateral position their ray has in the crop-centre plane, so the x/y channels stay a smooth grid.
+The pose network predicts the head centre *relative to the crop centre*; ``t = c + t_rel``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from depthface.geometry.conventions import CROP_SIZE_MM
+
+HALF_SIZE_MM = CROP_SIZE_MM / 2
+
+
+def normalize_position(position: Tensor, crop_centre: Tensor, crop_intrinsics: Tensor) -> Tensor:
+    """Normalise position images for the networks.
+
+    Args:
+        position: ``(B, 3, H, W)`` camera-frame mm, invalid pixels ``(0, 0, 0)``.
+        crop_centre: ``(B, 3)`` mm.
+        crop_intrinsics: ``(B, 4)`` ``[fx, fy, cx, cy]`` of the crop.
+
+    Returns:
+        ``(B, 3, H, W)`` in ``[-1, 1]``.
+    """
+    b, _, h, w = position.shape
+    c = crop_centre.to(position.dtype).view(b, 3, 1, 1)
+    k = crop_intrinsics.to(position.dtype).view(b, 4, 1, 1)
+    n = ((position - c) / HALF_SIZE_MM).clamp(-1.0, 1.0)
+    valid = position[:, 2:3] > 0
+    u = torch.arange(w, device=position.device, dtype=position.dtype).view(1, 1, 1, w)
+    v = torch.arange(h, device=position.device, dtype=position.dtype).view(1, 1, h, 1)
+    gx = ((u - k[:, 2:3]) / k[:, 0:1] * c[:, 2:3] - c[:, 0:1]) / HALF_SIZE_MM
+    gy = ((v - k[:, 3:4]) / k[:, 1:2] * c[:, 2:3] - c[:, 1:2]) / HALF_SIZE_MM
+    fill = torch.cat((gx.expand(b, 1, h, w), gy.expand(b, 1, h, w), torch.ones_like(gx).expand(b, 1, h, w)), 1)
+    return torch.where(valid, n, fill.clamp(-1.0, 1.0))
+
+
+def denormalize_position(n: Tensor, crop_centre: Tensor) -> Tensor:
+    """Inverse of :func:`normalize_position` on valid pixels: ``(B, 3, H, W)`` -> camera-frame mm."""
+    return n * HALF_SIZE_MM + crop_centre.to(n.dtype).view(-1, 3, 1, 1)

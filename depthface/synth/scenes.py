@@ -1,0 +1,157 @@
+"""Scenes: one synthetic sample = identity + expression + head pose + camera, and its exact labels.
+
+Every sample is a pure function of ``(seed, index)``: its random stream is
+``numpy.random.default_rng(SeedSequence([seed, STREAM_SAMPLE, index]))`` and identity ``k``'s
+coefficients come from ``SeedSequence([seed, STREAM_IDENTITY, k])``. So any process can make any
+sample, which is what makes sharded, resumable generation byte-identical to a single run.
+
+Sample ``index`` shows identity ``(index // n_expr) % n_id`` with expression ``index % n_expr``, so
+consecutive samples cycle through identities and expressions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from depthface.facemodel import MorphableModel
+from depthface.geometry.camera import Intrinsics
+from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
+from depthface.geometry.crop import metric_crop
+from depthface.geometry.rotations import euler_to_matrix, matrix_to_quaternion
+from depthface.synth.profiles import EXPRESSIONS, SynthProfile
+from depthface.synth.render import render_depth
+
+STREAM_SAMPLE = 0
+STREAM_IDENTITY = 1
+
+#: Label fields stored per sample: name -> (shape without the sample axis, dtype).
+def label_fields(identity_dim: int, expression_dim: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {
+        "identity_id": ((), "int32"),
+        "expression_id": ((), "int32"),
+        "identity": ((identity_dim,), "float32"),
+        "expression": ((expression_dim,), "float32"),
+        "quaternion": ((4,), "float32"),
+        "translation": ((3,), "float32"),
+        "ypr": ((3,), "float32"),
+        "centre_2d": ((2,), "float32"),
+        "landmarks3d": ((68, 3), "float32"),
+        "crop_centre": ((3,), "float32"),
+        "crop_window": ((4,), "float64"),
+        "crop_intrinsics": ((4,), "float64"),
+    }
+
+
+#: fields that are inputs (known without labels at test time), kept by target-domain loaders
+INPUT_FIELDS = ("crop_centre", "crop_window", "crop_intrinsics")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One sample's scene. Angles in degrees, lengths in mm, pose maps head to camera frame."""
+
+    index: int
+    identity_id: int
+    expression_id: int
+    identity: np.ndarray  # (Ki,)
+    expression: np.ndarray  # (Ke,)
+    ypr: np.ndarray  # (3,) yaw, pitch, roll
+    rotation: np.ndarray  # (3, 3)
+    translation: np.ndarray  # (3,) head centre in the camera frame
+    crop_centre: np.ndarray  # (3,)
+
+
+class SceneSampler:
+    """Draws scenes of a profile from a face model, deterministically per ``(seed, index)``.
+
+    Caches each identity's neutral shape, so a sample costs one sparse expression update.
+    """
+
+    def __init__(self, model: MorphableModel, profile: SynthProfile, seed: int) -> None:
+        self.model = model
+        self.profile = profile
+        self.seed = int(seed)
+        self.mean = model.mean.detach().cpu().numpy().astype(np.float64)
+        self.id_basis = model.identity_basis.detach().cpu().numpy().astype(np.float64)
+        self.expr_basis = model.expression_basis.detach().cpu().numpy().astype(np.float64)
+        self.triangles = model.triangles.detach().cpu().numpy().astype(np.int32)
+        self.landmark_ids = model.landmarks68.detach().cpu().numpy()
+        names = list(model.expression_names)
+        self.expression_weights = np.zeros((len(profile.expressions), len(names)))
+        for e, expr in enumerate(profile.expressions):
+            for bs, w in EXPRESSIONS[expr].items():
+                if bs in names:
+                    self.expression_weights[e, names.index(bs)] = w
+        self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
+        if k not in self._identity_cache:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_IDENTITY, k]))
+            alpha = rng.standard_normal(self.id_basis.shape[-1]) * self.profile.identity_scale
+            self._identity_cache[k] = (alpha, self.mean + self.id_basis @ alpha)
+        return self._identity_cache[k]
+
+    def scene(self, index: int) -> Scene:
+        p = self.profile
+        n_expr = len(p.expressions)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SAMPLE, index]))
+        identity_id = (index // n_expr) % p.n_identities
+        expression_id = index % n_expr
+        alpha, _ = self.identity(identity_id)
+        beta = self.expression_weights[expression_id] * rng.uniform(0.6, 1.0)
+        if p.poses is not None:
+            ypr = p.poses[rng.integers(len(p.poses))] + rng.normal(0.0, 1.0, 3)
+        else:
+            ypr = np.array([rng.uniform(*p.pose.yaw), rng.uniform(*p.pose.pitch), rng.uniform(*p.pose.roll)])
+        z = rng.uniform(*p.pose.distance)
+        k = p.intrinsics
+        u = k.cx + rng.uniform(-1, 1) * p.pose.image_spread * k.width / 2
+        v = k.cy + rng.uniform(-1, 1) * p.pose.image_spread * k.height / 2
+        t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
+        R = euler_to_matrix(torch.as_tensor(ypr, dtype=torch.float64)).numpy()
+        crop_centre = t + rng.uniform(-p.crop_jitter_mm, p.crop_jitter_mm, 3)
+        return Scene(index, identity_id, expression_id, alpha, beta, ypr, R, t, crop_centre)
+
+    def head_vertices(self, scene: Scene) -> np.ndarray:
+        """``(V, 3)`` vertices of the scene's face in the head frame (mm)."""
+        _, neutral = self.identity(scene.identity_id)
+        nz = np.flatnonzero(scene.expression)
+        return neutral + self.expr_basis[:, :, nz] @ scene.expression[nz]
+
+    def camera_vertices(self, scene: Scene) -> np.ndarray:
+        """``(V, 3)`` vertices in the camera frame (mm)."""
+        return self.head_vertices(scene) @ scene.rotation.T + scene.translation
+
+    def render(self, scene: Scene) -> np.ndarray:
+        """The clean full depth frame ``(H, W)`` float32 mm of the scene's face (0 = background)."""
+        return render_depth(self.camera_vertices(scene), self.triangles, self.profile.intrinsics)
+
+    def labels(self, scene: Scene, vertices_cam: np.ndarray) -> dict[str, np.ndarray]:
+        """The stored labels of a scene (see :func:`label_fields`) except the crop fields."""
+        k = self.profile.intrinsics
+        q = matrix_to_quaternion(torch.as_tensor(scene.rotation)).numpy()
+        t = scene.translation
+        return {
+            "identity_id": np.int32(scene.identity_id),
+            "expression_id": np.int32(scene.expression_id),
+            "identity": scene.identity.astype(np.float32),
+            "expression": scene.expression.astype(np.float32),
+            "quaternion": q.astype(np.float32),
+            "translation": t.astype(np.float32),
+            "ypr": scene.ypr.astype(np.float32),
+            "centre_2d": np.array([k.fx * t[0] / t[2] + k.cx, k.fy * t[1] / t[2] + k.cy], dtype=np.float32),
+            "landmarks3d": vertices_cam[self.landmark_ids].astype(np.float32),
+            "crop_centre": scene.crop_centre.astype(np.float32),
+        }
+
+
+def crop_sample(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Metric-crop a full frame to the stored ``(160, 160)`` uint16 crop and its crop labels."""
+    crop, k_crop, window = metric_crop(depth, intrinsics, centre, CROP_SIZE_MM, CROP_PIXELS)
+    crop16 = np.clip(np.rint(crop), 0, 65535).astype(np.uint16)
+    return crop16, {"crop_window": window.as_array(),
+                    "crop_intrinsics": np.array([k_crop.fx, k_crop.fy, k_crop.cx, k_crop.cy])}

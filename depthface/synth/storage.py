@@ -1,0 +1,392 @@
+"""On-disk synthetic datasets: manifest + chunked arrays, sharded and resumable generation, verify.
+
+Layout of a dataset directory::
+
+    manifest.json              profile, generator version, face-model sha256, seed, counts,
+                               intrinsics, sensor, chunk size, the identity split
+    poses.npy                  (only with --poses-from) the real pose list sampled from
+    chunks/00000/depth.npy     (K, 160, 160) uint16 mm metric crops around the crop centre
+    chunks/00000/<label>.npy   one array per label field (see ``scenes.label_fields``)
+    chunks/00000/checksums.json  sha256 of every file of the chunk
+    frames/000000.npy          a few full frames (uint16 mm) for pictures
+
+A chunk holds samples ``[c K, (c + 1) K)``. It is made entirely in memory from ``(seed, index)``
+alone, written to a temporary directory and renamed into place, so a chunk directory is either
+complete or absent: an interrupted run resumes by making the chunks that are missing, and shard
+``i/N`` makes chunks ``c`` with ``c % N == i``. Shards merged (``depthface data merge``) are
+byte-identical to a single-process run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from depthface.errors import InputError
+from depthface.facemodel import MorphableModel, load_face_model
+from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
+from depthface.synth.profiles import SynthProfile
+from depthface.synth.render import render_depth
+from depthface.synth.scenes import SceneSampler, crop_sample, label_fields
+from depthface.synth.sensor import simulate_kinect
+
+GENERATOR_VERSION = "1"
+STREAM_SENSOR = 2
+DEFAULT_CHUNK = 256
+DEFAULT_FULL_FRAMES = 8
+
+
+def identity_split(n_identities: int, fractions: tuple[float, float, float], seed: int) -> dict[str, list[int]]:
+    """Split identities (never frames) into train / val / test with a seeded permutation.
+
+    Every split gets at least one identity when ``n_identities >= 3``.
+    """
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 7])).permutation(n_identities).tolist()
+    n_test = max(1, round(fractions[2] * n_identities)) if n_identities >= 3 else 0
+    n_val = max(1, round(fractions[1] * n_identities)) if n_identities >= 3 else 0
+    n_train = n_identities - n_val - n_test
+    return {"train": sorted(perm[:n_train]), "val": sorted(perm[n_train:n_train + n_val]),
+            "test": sorted(perm[n_train + n_val:])}
+
+
+def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, sensor: object | None,
+                  chunk_size: int, n_full_frames: int) -> dict:
+    """The manifest of a dataset: everything that determines its bytes (no timestamps)."""
+    pose = asdict(profile.pose)
+    return {
+        "format": "depthface-synth",
+        "generator_version": GENERATOR_VERSION,
+        "profile": profile.name,
+        "mimics": profile.mimics,
+        "seed": int(seed),
+        "n_frames": profile.n_frames,
+        "n_identities": profile.n_identities,
+        "expressions": list(profile.expressions),
+        "pose_range": pose,
+        "poses_from_list": profile.poses is not None,
+        "identity_scale": profile.identity_scale,
+        "crop_jitter_mm": profile.crop_jitter_mm,
+        "crop_size_mm": CROP_SIZE_MM,
+        "crop_pixels": CROP_PIXELS,
+        "intrinsics": profile.intrinsics.to_dict(),
+        "sensor": None if sensor is None else {"name": getattr(sensor, "name", "custom"), **_sensor_dict(sensor)},
+        "face_model": {"name": model.name, "sha256": model.sha256, "identity_dim": model.identity_dim,
+                       "expression_dim": model.expression_dim},
+        "chunk_size": chunk_size,
+        "n_chunks": -(-profile.n_frames // chunk_size),
+        "n_full_frames": min(n_full_frames, profile.n_frames),
+        "split": identity_split(profile.n_identities, profile.split, seed),
+    }
+
+
+def _sensor_dict(sensor: object) -> dict:
+    try:
+        d = asdict(sensor)  # type: ignore[arg-type]
+    except TypeError:
+        return {}
+    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    with tmp.open("wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+class _Worker:
+    """Makes chunks; one per process (holds the scene sampler and its identity cache)."""
+
+    def __init__(self, model: MorphableModel, profile: SynthProfile, seed: int, sensor: object | None,
+                 manifest: dict) -> None:
+        self.sampler = SceneSampler(model, profile, seed)
+        self.sensor = sensor
+        self.seed = seed
+        self.manifest = manifest
+
+    def frame(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The full frame (uint16 mm) and the labels of sample ``index``."""
+        s = self.sampler
+        scene = s.scene(index)
+        vertices = s.camera_vertices(scene)
+        depth = render_depth(vertices, s.triangles, s.profile.intrinsics)
+        if self.sensor is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SENSOR, index]))
+            depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor)
+        frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
+        labels = s.labels(scene, vertices)
+        return frame, labels
+
+    def chunk(self, c: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        m = self.manifest
+        lo, hi = c * m["chunk_size"], min((c + 1) * m["chunk_size"], m["n_frames"])
+        fields = label_fields(m["face_model"]["identity_dim"], m["face_model"]["expression_dim"])
+        arrays = {name: np.zeros((hi - lo, *shape), dtype) for name, (shape, dtype) in fields.items()}
+        arrays["depth"] = np.zeros((hi - lo, CROP_PIXELS, CROP_PIXELS), np.uint16)
+        frames: dict[int, np.ndarray] = {}
+        for i in range(lo, hi):
+            frame, labels = self.frame(i)
+            crop, crop_labels = crop_sample(frame, self.sampler.profile.intrinsics, labels["crop_centre"].astype(np.float64))
+            arrays["depth"][i - lo] = crop
+            for name, value in {**labels, **crop_labels}.items():
+                arrays[name][i - lo] = value
+            if i < m["n_full_frames"]:
+                frames[i] = frame
+        return arrays, frames
+
+
+def write_chunk(root: Path, c: int, arrays: dict[str, np.ndarray], frames: dict[int, np.ndarray]) -> None:
+    """Write one chunk atomically (temporary directory, then rename); full frames first."""
+    (root / "frames").mkdir(exist_ok=True)
+    for i, frame in frames.items():
+        _atomic_save(root / "frames" / f"{i:06d}.npy", frame)
+    final = root / "chunks" / f"{c:05d}"
+    tmp = root / "chunks" / f".tmp-{c:05d}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    sums = {}
+    for name in sorted(arrays):
+        path = tmp / f"{name}.npy"
+        np.save(path, arrays[name])
+        sums[path.name] = _sha256(path)
+    (tmp / "checksums.json").write_text(json.dumps(sums, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, final)
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(model_path: str | None, profile: SynthProfile, seed: int, sensor: object | None, manifest: dict) -> None:
+    global _WORKER  # one per worker process, by design of multiprocessing initialisers
+    _WORKER = _Worker(load_face_model(model_path), profile, seed, sensor, manifest)
+
+
+def _make_and_write(root: str, c: int) -> int:
+    assert _WORKER is not None
+    arrays, frames = _WORKER.chunk(c)
+    write_chunk(Path(root), c, arrays, frames)
+    return len(arrays["depth"])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like i/N (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {text}: need 0 <= i < N")
+    return i, n
+
+
+def generate(out: str | Path, profile: SynthProfile, seed: int, model: MorphableModel, sensor: object | None = None,
+             shard: tuple[int, int] = (0, 1), workers: int = 1, chunk_size: int = DEFAULT_CHUNK,
+             n_full_frames: int = DEFAULT_FULL_FRAMES, progress: bool = True, model_path: str | None = None,
+             stop_after: int | None = None) -> Path:
+    """Generate (or resume) a synthetic dataset, writing the chunks of this shard that are missing.
+
+    Args:
+        out: dataset directory (created; an existing one must have the same manifest).
+        profile: what to generate (possibly scaled).
+        seed: the dataset seed; every sample is a function of ``(seed, index)``.
+        model: the face model.
+        sensor: a sensor profile (target domain) or ``None`` (clean source frames).
+        shard: ``(i, N)``: make only chunks ``c`` with ``c % N == i``.
+        workers: processes (``model_path`` lets workers load the same model).
+        stop_after: stop after writing this many chunks (tests of interruption).
+
+    Returns:
+        The dataset directory.
+    """
+    root = Path(out)
+    manifest = make_manifest(profile, model, seed, sensor, chunk_size, n_full_frames)
+    mpath = root / "manifest.json"
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"existing manifest is unreadable ({e}); remove the directory to start over", mpath) from None
+        if old != manifest:
+            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+            raise InputError(f"directory holds a different dataset (differs in {', '.join(diff)}); "
+                             "use another --out or remove it", root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "chunks").mkdir(exist_ok=True)
+    if profile.poses is not None:
+        _atomic_save(root / "poses.npy", np.asarray(profile.poses, np.float64))
+    if not mpath.exists():
+        tmp = root / ".manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, mpath)
+    i, n = shard
+    for stale in (root / "chunks").glob(".tmp-*"):  # leftovers of an interrupted run of this shard
+        if int(stale.name.split("-")[1]) % n == i:
+            shutil.rmtree(stale, ignore_errors=True)
+    todo = [c for c in range(manifest["n_chunks"]) if c % n == i and not (root / "chunks" / f"{c:05d}").exists()]
+    if stop_after is not None:
+        todo = todo[:stop_after]
+    counts = [min(chunk_size, profile.n_frames - c * chunk_size) for c in todo]
+    bar = tqdm(total=sum(counts), unit="frame", desc=f"synth {profile.name}", disable=not progress)
+    if workers <= 1:
+        worker = _Worker(model, profile, seed, sensor, manifest)
+        for c in todo:
+            arrays, frames = worker.chunk(c)
+            write_chunk(root, c, arrays, frames)
+            bar.update(len(arrays["depth"]))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker,
+                                 initargs=(model_path, profile, seed, sensor, manifest)) as pool:
+            for k in pool.map(_make_and_write, [str(root)] * len(todo), todo):
+                bar.update(k)
+    bar.close()
+    return root
+
+
+def merge(out: str | Path, shards: list[str | Path]) -> Path:
+    """Merge shard directories (same manifest) into ``out`` by copying their chunks and frames."""
+    root = Path(out)
+    manifests = [read_manifest(s) for s in shards]
+    if any(m != manifests[0] for m in manifests):
+        raise InputError("shards have different manifests; they are not shards of one dataset", shards[0])
+    (root / "chunks").mkdir(parents=True, exist_ok=True)
+    (root / "frames").mkdir(exist_ok=True)
+    for s in map(Path, shards):
+        for name in ("manifest.json", "poses.npy"):
+            if (s / name).exists() and not (root / name).exists():
+                shutil.copyfile(s / name, root / name)
+        for d in sorted((s / "chunks").glob("[0-9]*")):
+            if not (root / "chunks" / d.name).exists():
+                shutil.copytree(d, root / "chunks" / d.name)
+        for f in sorted((s / "frames").glob("[0-9]*.npy")):
+            if not (root / "frames" / f.name).exists():
+                shutil.copyfile(f, root / "frames" / f.name)
+    return root
+
+
+def read_manifest(root: str | Path) -> dict:
+    path = Path(root) / "manifest.json"
+    if not path.exists():
+        raise InputError("not a depthface dataset (no manifest.json)", root)
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"manifest is unreadable: {e}", path) from None
+    required = {"format", "n_frames", "chunk_size", "n_chunks", "split", "intrinsics", "face_model"}
+    if not isinstance(m, dict) or m.get("format") != "depthface-synth" or not required <= set(m):
+        raise InputError("manifest is not a depthface-synth manifest (missing keys)", path)
+    return m
+
+
+def verify(root: str | Path, checksums: bool = True) -> list[str]:
+    """Check a dataset's integrity. Returns one line per problem (empty list: intact)."""
+    root = Path(root)
+    try:
+        m = read_manifest(root)
+    except InputError as e:
+        return [str(e)]
+    problems = []
+    fields = label_fields(m["face_model"]["identity_dim"], m["face_model"]["expression_dim"])
+    fields["depth"] = ((CROP_PIXELS, CROP_PIXELS), "uint16")
+    for c in range(m["n_chunks"]):
+        d = root / "chunks" / f"{c:05d}"
+        n = min(m["chunk_size"], m["n_frames"] - c * m["chunk_size"])
+        if not d.is_dir():
+            problems.append(f"{d}: chunk missing (samples {c * m['chunk_size']}-{c * m['chunk_size'] + n - 1})")
+            continue
+        try:
+            sums = json.loads((d / "checksums.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            problems.append(f"{d / 'checksums.json'}: missing or unreadable")
+            sums = None
+        for name, (shape, dtype) in fields.items():
+            path = d / f"{name}.npy"
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                problems.append(f"{path}: unreadable ({' '.join(str(e).split())[:80]})")
+                continue
+            if arr.shape != (n, *shape) or arr.dtype != np.dtype(dtype):
+                problems.append(f"{path}: shape {arr.shape} {arr.dtype}, expected {(n, *shape)} {dtype}")
+            elif checksums and sums is not None and sums.get(path.name) != _sha256(path):
+                problems.append(f"{path}: checksum mismatch (corrupt)")
+    extra = [p.name for p in (root / "chunks").glob("*") if not (p.name.isdigit() and int(p.name) < m["n_chunks"])]
+    problems += [f"{root / 'chunks' / e}: unexpected entry (leftover of an interrupted run?)" for e in sorted(extra)]
+    for i in range(m["n_full_frames"]):
+        if not (root / "frames" / f"{i:06d}.npy").exists():
+            problems.append(f"{root / 'frames' / f'{i:06d}.npy'}: full frame missing")
+    return problems
+
+
+class ChunkedArrays:
+    """Memory-mapped, lazily opened read access to a dataset's arrays (never all in RAM)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.n = self.manifest["n_frames"]
+        self.chunk_size = self.manifest["chunk_size"]
+        fields = label_fields(self.manifest["face_model"]["identity_dim"], self.manifest["face_model"]["expression_dim"])
+        fields["depth"] = ((CROP_PIXELS, CROP_PIXELS), "uint16")
+        self.fields = fields
+        self._open: dict[tuple[int, str], np.ndarray] = {}
+
+    def array(self, c: int, name: str) -> np.ndarray:
+        key = (c, name)
+        if key not in self._open:
+            path = self.root / "chunks" / f"{c:05d}" / f"{name}.npy"
+            n = min(self.chunk_size, self.n - c * self.chunk_size)
+            shape, dtype = self.fields[name]
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except FileNotFoundError:
+                raise InputError(f"chunk file missing (run `depthface data verify {self.root}`)", path) from None
+            except (OSError, ValueError) as e:
+                raise InputError(f"corrupt chunk file ({' '.join(str(e).split())[:80]})", path) from None
+            if arr.shape != (n, *shape) or arr.dtype != np.dtype(dtype):
+                raise InputError(f"truncated or corrupt chunk file: shape {arr.shape} {arr.dtype}, expected "
+                                 f"{(n, *shape)} {dtype}", path)
+            self._open[key] = arr
+        return self._open[key]
+
+    def get(self, index: int, name: str) -> np.ndarray:
+        c, o = divmod(index, self.chunk_size)
+        return np.asarray(self.array(c, name)[o])
+
+    def column(self, name: str) -> np.ndarray:
+        """A whole label column, ``(N, ...)`` (small fields only: loads into RAM)."""
+        return np.concatenate([np.asarray(self.array(c, name)) for c in range(self.manifest["n_chunks"])])
+
+    def indices(self, split: str | None) -> np.ndarray:
+        """Sample indices whose identity belongs to ``split`` (``None``: all)."""
+        if split is None:
+            return np.arange(self.n)
+        if split not in self.manifest["split"]:
+            raise InputError(f"unknown split {split!r}; choose one of {sorted(self.manifest['split'])}", self.root)
+        ids = self.column("identity_id")
+        return np.flatnonzero(np.isin(ids, self.manifest["split"][split]))
+
+    def __getstate__(self) -> dict:  # memory maps are reopened in each DataLoader worker
+        return {**self.__dict__, "_open": {}}
+
+
+def iter_full_frames(root: str | Path) -> Iterator[tuple[int, np.ndarray]]:
+    for path in sorted((Path(root) / "frames").glob("[0-9]*.npy")):
+        yield int(path.stem), np.load(path)

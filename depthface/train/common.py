@@ -1,0 +1,145 @@
+"""Training infrastructure shared by the pose and shape trainers.
+
+Checkpoints are written atomically (temporary file + rename) at the end of every epoch and loaded with
+``weights_only=True``. Each epoch's randomness (data order, noise) comes from generators seeded by
+``(seed, epoch)`` alone, so a run interrupted and resumed from its last checkpoint ends with the same
+weights as an uninterrupted run. Runs on CPU or CUDA, and under ``torchrun`` with
+DistributedDataParallel (gloo on CPU, nccl on CUDA).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from depthface.errors import DepthfaceError, InputError
+from depthface.models.normalize import normalize_position
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class Dist:
+    """The process's place in a (possibly single-process) distributed run."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Dist:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE > 1``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(device: str | None) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DepthfaceError(f"--device {device} asked for, but CUDA is not available here")
+    return device
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded permutation per epoch (``(seed, epoch)`` only), sharded across ranks when distributed."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True) -> None:
+        self.n, self.seed, self.rank, self.world, self.shuffle = n, seed, rank, world, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        else:
+            order = np.arange(self.n)
+        per = -(-self.n // self.world)
+        order = np.resize(order, per * self.world) if self.world > 1 else order
+        return iter(order[self.rank::self.world].tolist())
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world)
+
+
+def make_loader(ds: Dataset, batch_size: int, sampler: Sampler | None, workers: int = 0, drop_last: bool = True) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+                      persistent_workers=workers > 0, pin_memory=False)
+
+
+def network_input(batch: dict[str, Tensor], device: str) -> Tensor:
+    """The normalised ``(B, 3, 160, 160)`` network input of a batch."""
+    return normalize_position(batch["position"].to(device), batch["crop_centre"].to(device).float(),
+                              batch["crop_intrinsics"].to(device).float())
+
+
+def save_checkpoint(run: Path, state: dict[str, Any]) -> Path:
+    """Write ``run/checkpoint.pt`` atomically (and ``run/epoch_XXX.pt`` is not kept: one file, resumable)."""
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / CHECKPOINT
+    tmp = run / f".{CHECKPOINT}.tmp-{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint (file or run directory) with ``weights_only=True``; one-line errors."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise InputError("checkpoint not found (train first, or pass the run directory)", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        raise InputError(f"checkpoint is corrupt or not a depthface checkpoint ({type(e).__name__})", path) from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Seed torch's global RNG and return a generator for this epoch (depends on seed and epoch only)."""
+    torch.manual_seed(seed * 100003 + epoch)
+    return torch.Generator().manual_seed(seed * 100019 + epoch)
+
+
+def state_dict_of(module: torch.nn.Module) -> dict[str, Tensor]:
+    """The state dict without a DDP wrapper's ``module.`` prefix."""
+    m = module.module if hasattr(module, "module") else module
+    return m.state_dict()
+
+
+def point_clouds(position: Tensor, max_points: int | None = None) -> list[Tensor]:
+    """Valid points of each position image: ``(B, 3, H, W)`` -> ``B`` tensors ``(M_b, 3)`` (mm)."""
+    pts = position.permute(0, 2, 3, 1).reshape(position.shape[0], -1, 3)
+    out = []
+    for p in pts:
+        p = p[p[:, 2] > 0]
+        if max_points is not None and len(p) > max_points:
+            p = p[:: -(-len(p) // max_points)]
+        out.append(p)
+    return out

@@ -1,0 +1,171 @@
+"""DAPoseNet training: stage 1 supervised on synthetic source frames (eq. 6), stage 2 self-supervised
+on unlabelled target frames with the landmark Chamfer loss (eq. 7). Paper schedule: 100 + 50 epochs,
+Adam at lr 1e-4, alpha = 350, eps = 30 mm, target frames reused 3 times per epoch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from depthface.errors import DepthfaceError
+from depthface.facemodel import MorphableModel
+from depthface.geometry.rotations import quaternion_to_matrix
+from depthface.models.config import NetConfig
+from depthface.models.losses import loss_pose_landmark_chamfer, loss_pose_supervised
+from depthface.models.networks import DAPoseNet
+from depthface.synth.datasets import SourceDataset, TargetDataset
+from depthface.train.common import (EpochSampler, load_checkpoint, make_loader, network_input, pick_device,
+                                    point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
+                                    write_json)
+
+
+@dataclass(frozen=True)
+class PoseTrainConfig:
+    """Hyper-parameters of DAPoseNet training (defaults: the paper's, section 1.3)."""
+
+    preset: str = "paper"
+    epochs1: int = 100
+    epochs2: int = 50
+    batch_size: int = 16
+    lr: float = 1e-4
+    alpha: float = 350.0
+    eps_mm: float = 30.0
+    target_repeat: int = 3
+    #: weight of eq. 6 on source batches during stage 2 (0 = the paper: eq. 7 only)
+    stage2_source_weight: float = 0.0
+    max_cloud_points: int = 8192
+    seed: int = 0
+    workers: int = 0
+
+
+def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``Phi(l)``: reference landmarks ``(L, 3)`` (head frame) moved by ``(q (B,4), t (B,3))`` -> ``(B, L, 3)``."""
+    R = quaternion_to_matrix(q)
+    return torch.einsum("bij,lj->bli", R, reference) + t[:, None, :]
+
+
+def pose_targets(batch: dict[str, torch.Tensor], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """True ``q (B, 4)`` and ``t_rel = t - crop_centre (B, 3)`` in mm."""
+    q = batch["quaternion"].to(device).float()
+    t = (batch["translation"] - batch["crop_centre"]).to(device).float()
+    return q, t
+
+
+def train_pose(source: str | Path | None, target: str | Path | None, out: str | Path, cfg: PoseTrainConfig,
+               model: MorphableModel, stage: str = "both", device: str | None = None, progress: bool = True,
+               stop_after_epochs: int | None = None) -> Path:
+    """Train (or resume) DAPoseNet; returns the run directory.
+
+    Args:
+        source: labelled synthetic dataset (stage 1; stage 2 with ``stage2_source_weight``).
+        target: unlabelled target dataset (stage 2).
+        stage: ``"1"`` (source only: Model-1), ``"2"`` (target only from scratch: Model-2) or ``"both"`` (Model-3).
+        stop_after_epochs: stop after this many epochs of this call (tests of interruption).
+    """
+    run = Path(out)
+    device = pick_device(device)
+    dd = setup_distributed(device)
+    if dd.world > 1 and device.startswith("cuda"):
+        device = f"cuda:{dd.local_rank}"
+    e1 = cfg.epochs1 if stage in ("1", "both") else 0
+    e2 = cfg.epochs2 if stage in ("2", "both") else 0
+    if e1 and source is None:
+        raise DepthfaceError("stage 1 needs --source (a labelled synthetic dataset)")
+    if e2 and target is None:
+        raise DepthfaceError("stage 2 needs --target (an unlabelled target dataset)")
+    src = SourceDataset(source, "train") if source is not None and (e1 or cfg.stage2_source_weight) else None
+    tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and e2 else None
+
+    net_cfg = NetConfig.preset(cfg.preset)
+    net = DAPoseNet(net_cfg).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    reference = model.landmarks(model.mean[None])[0].to(device).float()
+    state = {"epoch": 0, "history": []}
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        if ck.get("kind") != "pose" or ck.get("train_config") != asdict(cfg) or ck.get("stage") != stage:
+            raise DepthfaceError(f"{ckpt_path}: an existing run with other settings; use another --out")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = {"epoch": ck["epoch"], "history": ck["history"]}
+    ddp = DistributedDataParallel(net) if dd.world > 1 else net
+    writer = SummaryWriter(str(run / "tb")) if dd.main else None
+    total = e1 + e2
+    done_now = 0
+    for epoch in range(state["epoch"], total):
+        if stop_after_epochs is not None and done_now >= stop_after_epochs:
+            break
+        seed_epoch(cfg.seed, epoch)
+        stage_now = 1 if epoch < e1 else 2
+        ds = src if stage_now == 1 else tgt
+        sampler = EpochSampler(len(ds), cfg.seed * 7919 + epoch, dd.rank, dd.world)
+        loader = make_loader(ds, cfg.batch_size, sampler, cfg.workers)
+        src_iter = None
+        if stage_now == 2 and cfg.stage2_source_weight > 0:
+            src_iter = iter(make_loader(src, cfg.batch_size, EpochSampler(len(src), cfg.seed * 31 + epoch, dd.rank, dd.world)))
+        net.train()
+        sums = {"loss": 0.0, "valid": 0.0}
+        n = 0
+        t0 = time.perf_counter()
+        bar = tqdm(loader, desc=f"pose e{epoch + 1}/{total} s{stage_now}", disable=not (progress and dd.main), leave=False)
+        for batch in bar:
+            x = network_input(batch, device)
+            q, t = ddp(x)
+            if stage_now == 1:
+                q_true, t_true = pose_targets(batch, device)
+                loss = loss_pose_supervised(q, t, q_true, t_true, cfg.alpha)
+                valid = torch.ones(())
+            else:
+                clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
+                lm = posed_landmarks(q, t + batch["crop_centre"].to(device).float(), reference)
+                loss, v = loss_pose_landmark_chamfer(lm, clouds, cfg.eps_mm)
+                valid = v.float().mean()
+                if src_iter is not None:
+                    sb = next(src_iter, None)
+                    if sb is not None:
+                        qs, ts = ddp(network_input(sb, device))
+                        loss = loss + cfg.stage2_source_weight * loss_pose_supervised(qs, ts, *pose_targets(sb, device), cfg.alpha)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += float(loss)
+            sums["valid"] += float(valid)
+            n += 1
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}")
+        record = {"epoch": epoch + 1, "stage": stage_now, "loss": sums["loss"] / max(n, 1),
+                  "valid_landmarks": sums["valid"] / max(n, 1), "seconds": time.perf_counter() - t0,
+                  "images_per_s": n * cfg.batch_size * dd.world / max(time.perf_counter() - t0, 1e-9)}
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        done_now += 1
+        if writer is not None:
+            writer.add_scalar(f"pose/loss_stage{stage_now}", record["loss"], epoch + 1)
+            if stage_now == 2:
+                writer.add_scalar("pose/valid_landmarks", record["valid_landmarks"], epoch + 1)
+        if dd.main:
+            save_checkpoint(run, {"kind": "pose", "stage": stage, "net_config": net_cfg.to_dict(),
+                                  "train_config": asdict(cfg), "model": state_dict_of(ddp),
+                                  "optimizer": opt.state_dict(), "epoch": state["epoch"], "history": state["history"],
+                                  "reference_landmarks": reference.cpu(),
+                                  "face_model": {"name": model.name, "sha256": model.sha256}})
+            write_json(run / "history.json", state["history"])
+    if writer is not None:
+        writer.close()
+    return run
+
+
+def load_pose_net(ckpt: str | Path, device: str = "cpu") -> tuple[DAPoseNet, dict]:
+    """A trained DAPoseNet in eval mode and its checkpoint dict."""
+    ck = load_checkpoint(ckpt)
+    if ck.get("kind") != "pose":
+        raise DepthfaceError(f"{ckpt}: not a pose checkpoint (kind={ck.get('kind')!r})")
+    net = DAPoseNet(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
+    net.load_state_dict(ck["model"])
+    return net.to(device).eval(), ck
