@@ -25,7 +25,7 @@ from depthface.data.frames import Frame, FrameDataset, read_depth_png16, write_d
 from depthface.data.ict3dhp import ICT3DHPDataset, ict_euler_to_matrix, matrix_to_ict_euler, write_ict3dhp_sequence
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics, read_biwi_calibration
-from depthface.geometry.rotations import euler_to_matrix, matrix_to_euler
+from depthface.geometry.rotations import euler_to_matrix
 
 W, H = 640, 480
 
