@@ -21,13 +21,17 @@ from depthface.synth.render import render_depth  # noqa: E402
 
 def depth_colormap(depth: np.ndarray, near: float | None = None, far: float | None = None,
                    cmap: str = "turbo") -> np.ndarray:
-    """``(H, W)`` depth (mm, 0 = none) -> ``(H, W, 3)`` uint8; no measurement is black."""
+    """``(H, W)`` depth (mm, 0 = none) -> ``(H, W, 3)`` uint8; no measurement is black.
+
+    By default the colours span 300 mm from the nearest surface (1st percentile), so a face keeps its
+    relief whatever lies behind it.
+    """
     d = np.asarray(depth, np.float32)
     valid = d > 0
     if not valid.any():
         return np.zeros((*d.shape, 3), np.uint8)
     lo = np.percentile(d[valid], 1) if near is None else near
-    hi = np.percentile(d[valid], 99) if far is None else far
+    hi = lo + 300.0 if far is None else far  # the head spans < 300 mm; farther is all "background"
     x = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
     rgb = (plt.get_cmap(cmap)(x)[..., :3] * 255).astype(np.uint8)
     rgb[~valid] = 0

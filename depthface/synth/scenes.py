@@ -64,6 +64,45 @@ class Scene:
     crop_centre: np.ndarray  # (3,)
 
 
+def boundary_loops(triangles: np.ndarray, n_vertices: int) -> list[np.ndarray]:
+    """Vertex ids of each boundary loop of a triangle mesh (edges used by one triangle), unordered."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    u, cnt = np.unique(np.sort(e, 1), axis=0, return_counts=True)
+    b = u[cnt == 1]
+    if len(b) == 0:
+        return []
+    adj = coo_matrix((np.ones(len(b)), (b[:, 0], b[:, 1])), shape=(n_vertices, n_vertices))
+    _, label = connected_components(adj, directed=False)
+    verts = np.unique(b)
+    return [verts[label[verts] == c] for c in np.unique(label[verts])]
+
+
+#: how far the filled surface of a hole sits behind the centroid of its rim (mm, along head +z)
+HOLE_DEPTH_MM = {"eye": 2.0, "mouth": 12.0}
+
+
+def hole_fills(mean: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """The eye and mouth openings of a face mesh, to be closed by fans when rendering.
+
+    Models without eyeballs and teeth (the default ICT mesh) have holes there, through which a depth
+    camera would see the inside of the head; a real sensor sees eyes and a recessed mouth cavity.
+    Returns, per hole, its rim vertices ordered counter-clockwise as seen from the front and the
+    depth of the fan's centre behind the rim (:data:`HOLE_DEPTH_MM`).
+    """
+    targets = {"eye": [landmarks[36:42].mean(0), landmarks[42:48].mean(0)], "mouth": [landmarks[60:68].mean(0)]}
+    fills = []
+    for loop in boundary_loops(triangles, len(mean)):
+        c = mean[loop].mean(0)
+        for kind, points in targets.items():
+            if any(np.linalg.norm(c - p) < 25.0 for p in points):
+                ang = np.arctan2(mean[loop, 1] - c[1], mean[loop, 0] - c[0])
+                fills.append((loop[np.argsort(-ang)], HOLE_DEPTH_MM[kind]))
+    return fills
+
+
 class SceneSampler:
     """Draws scenes of a profile from a face model, deterministically per ``(seed, index)``.
 
@@ -86,6 +125,11 @@ class SceneSampler:
                 if bs in names:
                     self.expression_weights[e, names.index(bs)] = w
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        lm = self.mean[self.landmark_ids]
+        self.fills = hole_fills(self.mean, self.triangles, lm)
+        v = len(self.mean)
+        fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(self.fills)]
+        self.render_triangles = np.concatenate([self.triangles, *fans]).astype(np.int32)
 
     def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
@@ -126,9 +170,16 @@ class SceneSampler:
         """``(V, 3)`` vertices in the camera frame (mm)."""
         return self.head_vertices(scene) @ scene.rotation.T + scene.translation
 
+    def render_mesh(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        """Camera-frame vertices ``(V + holes, 3)`` and triangles of the face with eyes and mouth closed."""
+        head = self.head_vertices(scene)
+        centres = [head[loop].mean(0) + np.array([0.0, 0.0, depth]) for loop, depth in self.fills]
+        verts = np.concatenate([head, np.array(centres).reshape(-1, 3)])
+        return verts @ scene.rotation.T + scene.translation, self.render_triangles
+
     def render(self, scene: Scene) -> np.ndarray:
         """The clean full depth frame ``(H, W)`` float32 mm of the scene's face (0 = background)."""
-        return render_depth(self.camera_vertices(scene), self.triangles, self.profile.intrinsics)
+        return render_depth(*self.render_mesh(scene), self.profile.intrinsics)
 
     def labels(self, scene: Scene, vertices_cam: np.ndarray) -> dict[str, np.ndarray]:
         """The stored labels of a scene (see :func:`label_fields`) except the crop fields."""

@@ -62,7 +62,7 @@ def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, senso
                   chunk_size: int, n_full_frames: int) -> dict:
     """The manifest of a dataset: everything that determines its bytes (no timestamps)."""
     pose = asdict(profile.pose)
-    return {
+    manifest = {
         "format": "depthface-synth",
         "generator_version": GENERATOR_VERSION,
         "profile": profile.name,
@@ -86,6 +86,7 @@ def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, senso
         "n_full_frames": min(n_full_frames, profile.n_frames),
         "split": identity_split(profile.n_identities, profile.split, seed),
     }
+    return json.loads(json.dumps(manifest))  # exactly what reading manifest.json back gives
 
 
 def _sensor_dict(sensor: object) -> dict:
@@ -125,13 +126,13 @@ class _Worker:
         """The full frame (uint16 mm) and the labels of sample ``index``."""
         s = self.sampler
         scene = s.scene(index)
-        vertices = s.camera_vertices(scene)
-        depth = render_depth(vertices, s.triangles, s.profile.intrinsics)
+        vertices, triangles = s.render_mesh(scene)
+        depth = render_depth(vertices, triangles, s.profile.intrinsics)
         if self.sensor is not None:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SENSOR, index]))
             depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor)
         frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
-        labels = s.labels(scene, vertices)
+        labels = s.labels(scene, vertices[: len(s.mean)])
         return frame, labels
 
     def chunk(self, c: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
@@ -368,7 +369,7 @@ class ChunkedArrays:
 
     def get(self, index: int, name: str) -> np.ndarray:
         c, o = divmod(index, self.chunk_size)
-        return np.asarray(self.array(c, name)[o])
+        return np.array(self.array(c, name)[o])
 
     def column(self, name: str) -> np.ndarray:
         """A whole label column, ``(N, ...)`` (small fields only: loads into RAM)."""

@@ -4,6 +4,7 @@ Adam at lr 1e-4, alpha = 350, eps = 30 mm, target frames reused 3 times per epoc
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -156,6 +157,8 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                                   "reference_landmarks": reference.cpu(),
                                   "face_model": {"name": model.name, "sha256": model.sha256}})
             write_json(run / "history.json", state["history"])
+            if state["epoch"] == e1 and e2 > 0:  # the stage-1 model (Model-1 of Table 5) is kept too
+                shutil.copyfile(run / "checkpoint.pt", run / "stage1.pt")
     if writer is not None:
         writer.close()
     return run
