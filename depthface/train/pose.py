@@ -84,6 +84,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and e2 else None
 
     net_cfg = NetConfig.preset(cfg.preset)
+    torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     net = DAPoseNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     reference = model.landmarks(model.mean[None])[0].to(device).float()
@@ -136,7 +137,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums["loss"] += float(loss)
+            sums["loss"] += float(loss.detach())
             sums["valid"] += float(valid)
             n += 1
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}")

@@ -69,6 +69,7 @@ class ShapeTrainer:
         self.device = device
         self.face_model = model.to(device)
         self.net_cfg = NetConfig.preset(cfg.preset, n_vertices=int(model.regressed_vertices.numel()))
+        torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
         self.net = DASHapeNet(self.net_cfg).to(device)
         n = self.net
         self.opt = {name: torch.optim.Adam(getattr(n, name).parameters(), lr=cfg.lrs[0], betas=(0.5, 0.999))
@@ -98,7 +99,7 @@ class ShapeTrainer:
             l_r.backward()
             self.opt["F"].step()
             self.opt["R"].step()
-            return {"L_R": float(l_r)}
+            return {"L_R": l_r.item()}
         z = torch.randn(b, self.net_cfg.noise_dim, device=self.device)
         # 1a. D: eq. 1 (source terms) + eq. 2
         with torch.no_grad():
@@ -107,18 +108,18 @@ class ShapeTrainer:
         logit_sg, reg_sg = n.D(x_sg)
         l_d = loss_d_adv(logit_s, logit_sg, None) + loss_d_reg(reg_sg, dv)
         self._step("D", l_d)
-        logs["L_D"] = float(l_d)
+        logs["L_D"] = l_d.item()
         # 1b. G: eq. 3 (F fixed)
         with torch.no_grad():
             f_s = n.F(x_s)
         logit_sg, reg_sg = n.D(n.G(n.condition(f_s, SOURCE, z)))
         l_g = loss_g(logit_sg, reg_sg, dv, c.g_form)
         self._step("G", l_g)
-        logs["L_G"] = float(l_g)
+        logs["L_G"] = l_g.item()
         # 1c. R: eq. 4 (F fixed)
         l_r = loss_r(n.regress(f_s, z if self.net_cfg.r_input == "paper" else None), dv)
         self._step("R", l_r)
-        logs["L_R"] = float(l_r)
+        logs["L_R"] = l_r.item()
         # 1d. F: eq. 5's source terms, L_R + lambda2 L_Dreg (through R, G and D; only F steps)
         f_s = n.F(x_s)
         l_r_f = loss_r(n.regress(f_s, z if self.net_cfg.r_input == "paper" else None), dv)
@@ -126,7 +127,7 @@ class ShapeTrainer:
         l_dreg = loss_d_reg(reg_sg, dv)
         l_f = loss_f(l_r_f, torch.zeros((), device=self.device), l_dreg, c.lambda1, c.lambda2)
         self._step("F", l_f)
-        logs["L_F_source"] = float(l_f)
+        logs["L_F_source"] = l_f.item()
         if tgt is None or c.lambda1 == 0:
             return logs
         # 2. target batch, G and R fixed: D on eq. 1's target term, then F on lambda1 L_Dadv,t
@@ -140,8 +141,8 @@ class ShapeTrainer:
         logit_tg, _ = n.D(n.G(n.condition(n.F(x_t), TARGET, zt)))
         l_adv_t = loss_d_adv_t(logit_tg, c.eq5_form)
         self._step("F", c.lambda1 * l_adv_t)
-        logs["L_D_target"] = float(l_dt)
-        logs["L_Dadv_t"] = float(l_adv_t)
+        logs["L_D_target"] = l_dt.item()
+        logs["L_Dadv_t"] = l_adv_t.item()
         return logs
 
     def state(self) -> dict:

@@ -1,0 +1,101 @@
+"""Training infrastructure: resume after interruption, DDP with gloo, shape trainer step semantics."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from depthface.facemodel import load_face_model
+from depthface.synth.profiles import get_profile
+from depthface.synth.sensor import SensorProfile
+from depthface.synth.storage import generate
+from depthface.train.common import load_checkpoint
+from depthface.train.pose import PoseTrainConfig, train_pose
+from depthface.train.shape import ShapeTrainConfig, train_shape
+
+N = 40
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_face_model()
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory, model):
+    root = tmp_path_factory.mktemp("domains")
+    prof = get_profile("syndata2").scaled(count=N)
+    src = generate(root / "src", prof, 0, model, None, chunk_size=16, progress=False)
+    tgt = generate(root / "tgt", prof, 1, model, SensorProfile.preset("kinect_v1"), chunk_size=16, progress=False)
+    return src, tgt
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    ka, kb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    return ka.keys() == kb.keys() and all(torch.equal(ka[k], kb[k]) for k in ka)
+
+
+POSE = PoseTrainConfig(preset="tiny", epochs1=2, epochs2=1, batch_size=8, target_repeat=1, max_cloud_points=2000)
+
+
+def test_pose_resume_equals_uninterrupted(tmp_path, domains, model):
+    src, tgt = domains
+    full = train_pose(src, tgt, tmp_path / "full", POSE, model, progress=False)
+    part = train_pose(src, tgt, tmp_path / "part", POSE, model, progress=False, stop_after_epochs=1)
+    assert load_checkpoint(part)["epoch"] == 1
+    train_pose(src, tgt, tmp_path / "part", POSE, model, progress=False, stop_after_epochs=1)
+    train_pose(src, tgt, tmp_path / "part", POSE, model, progress=False)
+    assert load_checkpoint(part)["epoch"] == 3
+    assert same_weights(full / "checkpoint.pt", part / "checkpoint.pt")
+    assert (full / "stage1.pt").exists() and load_checkpoint(full / "stage1.pt")["epoch"] == 2
+    assert not same_weights(full / "stage1.pt", full / "checkpoint.pt")
+    hist = load_checkpoint(full)["history"]
+    assert [h["stage"] for h in hist] == [1, 1, 2] and 0 < hist[-1]["valid_landmarks"] <= 1
+
+
+def test_pose_refuses_other_settings_in_a_run(tmp_path, domains, model):
+    from depthface.errors import DepthfaceError
+
+    src, tgt = domains
+    train_pose(src, tgt, tmp_path / "run", POSE, model, progress=False, stop_after_epochs=1)
+    with pytest.raises(DepthfaceError, match="other settings"):
+        train_pose(src, tgt, tmp_path / "run", PoseTrainConfig(preset="tiny", epochs1=3), model, progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_pose_ddp_two_cpu_processes(tmp_path, domains):
+    src, tgt = domains
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", env["MASTER_PORT"],
+           "-m", "depthface.cli.main", "train", "pose", "--out", str(tmp_path / "ddp"), "--source", str(src),
+           "--target", str(tgt), "--preset", "tiny", "--epochs1", "1", "--epochs2", "1", "--batch-size", "8",
+           "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ck = load_checkpoint(tmp_path / "ddp")
+    assert ck["epoch"] == 2 and not any(k.startswith("module.") for k in ck["model"])
+
+
+SHAPE = ShapeTrainConfig(preset="tiny", epochs=2, lr_step_epochs=1, batch_size=8, target_repeat=1)
+
+
+def test_shape_resume_equals_uninterrupted(tmp_path, domains, model):
+    src, tgt = domains
+    full = train_shape(src, tgt, tmp_path / "full", SHAPE, model, progress=False)
+    part = train_shape(src, tgt, tmp_path / "part", SHAPE, model, progress=False, stop_after_epochs=1)
+    train_shape(src, tgt, tmp_path / "part", SHAPE, model, progress=False)
+    assert same_weights(full / "checkpoint.pt", part / "checkpoint.pt")
+    hist = load_checkpoint(full)["history"]
+    assert hist[0]["lr"] == 5e-4 and hist[1]["lr"] == 1e-4
+    assert {"L_D", "L_G", "L_R", "L_F_source", "L_D_target", "L_Dadv_t"} <= set(hist[0])
