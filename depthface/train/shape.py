@@ -130,20 +130,34 @@ class ShapeTrainer:
         logs["L_F_source"] = l_f.item()
         if tgt is None or c.lambda1 == 0:
             return logs
-        # 2. target batch, G and R fixed: D on eq. 1's target term, then F on lambda1 L_Dadv,t
+        # 2. target batch, G and R fixed
+        logs.update(self.target_step(tgt))
+        return logs
+
+    def target_step(self, tgt: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Step 2: D on eq. 1's target term, then F on ``lambda1 L_Dadv,t``; G and R are fixed (G in eval
+        mode, so neither its weights nor its batch-norm statistics change)."""
+        n = self.net
         x_t = network_input(tgt, self.device)
         zt = torch.randn(x_t.shape[0], self.net_cfg.noise_dim, device=self.device)
-        with torch.no_grad():
-            x_tg = n.G(n.condition(n.F(x_t), TARGET, zt))
-        logit_tg, _ = n.D(x_tg)
-        l_dt = loss_d_adv_target(logit_tg)
-        self._step("D", l_dt)
+        n.G.eval()
+        try:
+            with torch.no_grad():
+                x_tg = n.G(n.condition(n.F(x_t), TARGET, zt))
+            l_dt = loss_d_adv_target(n.D(x_tg)[0])
+            self._step("D", l_dt)
+            l_adv_t = self.f_target_step(x_t, zt)
+        finally:
+            n.G.train()
+        return {"L_D_target": l_dt.item(), "L_Dadv_t": l_adv_t.item()}
+
+    def f_target_step(self, x_t: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+        """F's step on ``lambda1 L_Dadv,t`` (eq. 5's target term) for normalised target images ``(B, 3, H, W)``."""
+        n = self.net
         logit_tg, _ = n.D(n.G(n.condition(n.F(x_t), TARGET, zt)))
-        l_adv_t = loss_d_adv_t(logit_tg, c.eq5_form)
-        self._step("F", c.lambda1 * l_adv_t)
-        logs["L_D_target"] = l_dt.item()
-        logs["L_Dadv_t"] = l_adv_t.item()
-        return logs
+        l_adv_t = loss_d_adv_t(logit_tg, self.cfg.eq5_form)
+        self._step("F", self.cfg.lambda1 * l_adv_t)
+        return l_adv_t.detach()
 
     def state(self) -> dict:
         return {"model": self.net.state_dict(), "optimizers": {k: o.state_dict() for k, o in self.opt.items()}}
