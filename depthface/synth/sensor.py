@@ -888,24 +888,27 @@ def _measure(src, cos2, labels, use_labels, ou, ov, out, u0, v0, u1, v1, r0, c0,
             c2 = cos2[i, j]
             hair = use_labels and labels[v - ov, u - ou] == 2
             sigma = sigma_pre
-            if c2 < cos2_small or hair:
-                th = _angle(c2)
+            steep = c2 < cos2_small
+            if steep or hair:
                 keep = 1.0
-                if grazw > 0.0 and th > graz_lo:
-                    keep = 1.0 - 1.0 / (1.0 + math.exp(-(th - graz50) / grazw))
+                sz2 = 0.0  # extra axial variance, mm^2
+                if steep:
+                    th = _angle(c2)
+                    if grazw > 0.0 and th > graz_lo:
+                        keep = 1.0 - 1.0 / (1.0 + math.exp(-(th - graz50) / grazw))
+                    thc = min(th, max_angle)
+                    ratio = thc / (half_pi - thc)
+                    sz = angle_k_mm / math.sqrt(z * 1e-3) * ratio * ratio  # Nguyen's angle term, mm
+                    sz2 = sz * sz
                 if hair:
                     keep *= 1.0 - hair_drop
+                    sz2 += hair_sigma_mm * hair_sigma_mm
                 # fresh bits for this decision (the edge stage used bits 36-51 of hsh)
                 uni = (np.float64(_mix64(hsh) & m16) + 0.5) * (1.0 / 65536.0)
                 if uni >= keep:
                     continue
-                thc = min(th, max_angle)
-                ratio = thc / (half_pi - thc)
-                sz = angle_k_mm / math.sqrt(z * 1e-3) * ratio * ratio  # Nguyen's angle term, mm
-                if hair:
-                    sz = math.sqrt(sz * sz + hair_sigma_mm * hair_sigma_mm)
-                sd = sz * fb / (z * z)  # in disparity
-                sigma = math.sqrt(sigma_pre * sigma_pre + sd * sd)
+                sd = fb / (z * z)  # d(disparity) / dz
+                sigma = math.sqrt(sigma_pre * sigma_pre + sz2 * sd * sd)
             delta = fb / z + sigma * table[np.int64(hsh & m12)]
             if subpix > 0.0:
                 k = int(math.floor(delta * subpix + 0.5))
