@@ -87,6 +87,39 @@ def data_show(root: Path, n: int = typer.Option(16, help="samples to show"), out
     typer.echo(f"wrote {path}")
 
 
+@data_app.command("inspect")
+def data_inspect(path: Path, png: Optional[Path] = typer.Option(
+        None, help="pose histogram PNG (default: ./<folder name>_poses.png)")) -> None:
+    """Counts, cameras and pose ranges of a dataset (Biwi, ICT-3DHP, FaceWarehouse or synthetic)."""
+    from depthface.data.inspect import format_summary, inspect_dataset, plot_pose_histogram
+
+    summary = inspect_dataset(path)
+    typer.echo(format_summary(summary))
+    written = plot_pose_histogram(summary, png or Path(f"{Path(path).resolve().name}_poses.png"))
+    if written is not None:
+        typer.echo(f"wrote {written}")
+
+
+@data_app.command("export")
+def data_export(
+    src: Path = typer.Argument(..., help="synthetic dataset directory (manifest.json)"),
+    fmt: str = typer.Option(..., "--format", help="biwi or ict3dhp"),
+    out: Path = typer.Option(..., help="output folder (must not exist or be empty)"),
+    n: Optional[int] = typer.Option(None, help="number of samples, spread over the dataset (default all)"),
+    split: Optional[str] = typer.Option(None, help="only identities of this split: train, val or test"),
+    sensor_window: bool = typer.Option(False, help="reproduce the stored 400 mm sensor window instead of "
+                                                   "simulating the full frame"),
+    face_model: Optional[Path] = typer.Option(None, help="face model the dataset was made with"),
+) -> None:
+    """Re-render samples of a synthetic dataset as full frames in the Biwi or ICT-3DHP layout."""
+    from depthface.cli.export_data import export_synthetic
+
+    summary = export_synthetic(src, fmt, out, n=n, split=split, sensor_window=sensor_window,
+                               face_model=face_model)
+    typer.echo(f"wrote {summary.n_frames} frames in {len(summary.sequences)} sequence(s) as {summary.format} "
+               f"to {summary.root}")
+
+
 @train_app.command("pose")
 def train_pose_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),
@@ -141,6 +174,66 @@ def train_shape_cmd(
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, seed=seed, workers=workers)
     run = train_shape(source, target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")
+
+
+@eval_app.command("pose")
+def eval_pose_cmd(
+    ckpt: Path = typer.Option(..., help="pose run directory or checkpoint file"),
+    data: Path = typer.Option(..., help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
+    split: str = typer.Option("test", help="train, val, test or all"),
+    out: Optional[Path] = typer.Option(None, help="where to write metrics.json, frames.csv and plots"),
+    batch_size: int = 64,
+    workers: int = 0,
+    device: str = "auto",
+) -> None:
+    """MAE of yaw, pitch, roll (and translation error) of a pose network on a labelled dataset."""
+    import json
+
+    from depthface.evaluation.pose import plot_pose_errors, pose_errors, predict_pose_dataset, summarize, write_pose_csv
+    from depthface.synth.datasets import SourceDataset
+    from depthface.train.common import pick_device
+    from depthface.train.pose import load_pose_net
+
+    dev = pick_device(device)
+    net, _ = load_pose_net(ckpt, dev)
+    ds = SourceDataset(data, None if split == "all" else split)
+    pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
+    e = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
+    s = summarize(e)
+    out = out or Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent) / f"eval_{Path(data).name}_{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
+    write_pose_csv(out / "frames.csv", pred["index"], e)
+    plot_pose_errors(out / "error_vs_angle.png", {"network": e})
+    typer.echo(f"crops: the dataset's stored crop centres (ground truth + jitter); {s['frames']} frames")
+    typer.echo(f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
+               f"translation {s['translation_mm']:.1f} mm; wrote {out}")
+
+
+experiment_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's tables on our domains.")
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("pose-table")
+def experiment_pose_table(
+    out: Path = typer.Option(Path("runs/pose_table"), help="output directory (every step resumes)"),
+    source_frames: int = 4000,
+    target_frames: int = 2000,
+    epochs1: int = 10,
+    epochs2: int = 5,
+    preset: str = "small",
+    seed: int = 0,
+    workers: int = 1,
+    device: str = "auto",
+    icp_frames: int = 300,
+) -> None:
+    """Table 5 on our domains: Model-1/2/3 and the ICP baseline on simulated-Kinect frames of unseen identities."""
+    from depthface.cli.experiments import pose_table
+    from depthface.facemodel import load_face_model
+
+    pose_table(out, load_face_model(), source_frames, target_frames, epochs1, epochs2, preset, seed=seed,
+               workers=workers, device=device, icp_frames=icp_frames)
+    typer.echo(f"wrote {out / 'table.md'}")
 
 
 @app.command()

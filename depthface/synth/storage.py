@@ -130,7 +130,8 @@ class _Worker:
         depth = render_depth(vertices, triangles, s.profile.intrinsics)
         if self.sensor is not None:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SENSOR, index]))
-            depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor)
+            depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor,
+                                    head_vertices=s.head_vertices(scene))
         frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
         labels = s.labels(scene, vertices[: len(s.mean)])
         return frame, labels
