@@ -163,3 +163,18 @@ def test_source_and_target_datasets(reference):
     train_ids = set(ChunkedArrays(reference).column("identity_id")[src.index].tolist())
     test_ids = set(ChunkedArrays(reference).column("identity_id")[SourceDataset(reference, "test").index].tolist())
     assert train_ids and test_ids and not (train_ids & test_ids)
+
+
+def test_full_frames_crop_to_the_stored_crops(reference):
+    """Frames kept whole are simulated over the whole image; inside the crop they equal the stored crops."""
+    from depthface.synth.scenes import crop_sample
+    from depthface.synth.storage import iter_full_frames
+
+    arrays = ChunkedArrays(reference)
+    k = Intrinsics(**arrays.manifest["intrinsics"])
+    n = 0
+    for i, frame in iter_full_frames(reference):
+        crop, _ = crop_sample(frame, k, arrays.get(i, "crop_centre").astype(np.float64))
+        np.testing.assert_array_equal(crop, arrays.get(i, "depth"))
+        n += 1
+    assert n == arrays.manifest["n_full_frames"] > 0

@@ -237,6 +237,81 @@ def experiment_pose_table(
 
 
 @app.command()
+def predict(
+    inputs: list[Path] = typer.Argument(..., help="depth files (.png 16-bit mm, .npy, .npz, Biwi .bin) or folders"),
+    pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
+    shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
+    out: Path = typer.Option(Path("runs/predict"), help="output directory"),
+    intrinsics: str = typer.Option("kinect_v1", help="a preset (kinect_v1, biwi, ict3dhp), 'fx,fy,cx,cy', or a "
+                                   "Biwi depth.cal file; files in a Biwi/ICT-3DHP layout use their own"),
+    depth_scale: float = typer.Option(1.0, help="multiply depth by this to get mm (0.1 for 100 um units)"),
+    backend: str = typer.Option("torch", help="torch or onnx"),
+    face_model: Optional[Path] = None,
+    device: str = "cpu",
+    meshes: bool = typer.Option(True, help="write .ply meshes (camera and head frame)"),
+    overlays: bool = typer.Option(True, help="write overlay PNGs"),
+) -> None:
+    """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays."""
+    import json
+
+    from tqdm import tqdm
+
+    from depthface.errors import InputError
+    from depthface.evaluation.plots import save_overlay
+    from depthface.geometry.camera import Intrinsics, read_biwi_calibration
+    from depthface.inference import Reconstructor
+    from depthface.inference.io import collect_inputs, read_depth_file, safe_name, write_poses
+
+    frames = collect_inputs(inputs)
+    if Path(intrinsics).is_file():
+        default_k = read_biwi_calibration(intrinsics).intrinsics
+    else:
+        default_k = Intrinsics.parse(intrinsics)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, bad, noface = [], 0, 0
+    for fr in tqdm(frames, desc="predict", unit="frame"):
+        k = fr.intrinsics or default_k
+        try:
+            depth = read_depth_file(fr.path, depth_scale)
+            if depth.shape != (k.height, k.width):  # a preset's size follows the frame
+                k = Intrinsics(k.fx, k.fy, k.cx, k.cy, depth.shape[1], depth.shape[0])
+            res = rec.predict(depth, k, source=str(fr.path))
+        except InputError as e:
+            bad += 1
+            tqdm.write(f"skipped: {e}")
+            rows.append({"frame": fr.name, "found": False, "reason": f"bad input: {e}"})
+            continue
+        row = {"frame": fr.name, "found": res.found, "confidence": round(res.confidence, 4), "reason": res.reason}
+        if res.rotation is not None:
+            row.update({"yaw_deg": round(float(res.ypr[0]), 3), "pitch_deg": round(float(res.ypr[1]), 3),
+                        "roll_deg": round(float(res.ypr[2]), 3),
+                        **{f"t{a}_mm": round(float(v), 2) for a, v in zip("xyz", res.translation)},
+                        **{f"q{a}": round(float(v), 6) for a, v in zip("wxyz", res.quaternion)},
+                        **{f"r{i}{j}": round(float(res.rotation[i, j]), 6) for i in range(3) for j in range(3)}})
+        rows.append(row)
+        if not res.found:
+            noface += 1
+        if res.rotation is None:
+            continue
+        d = out / "frames" / safe_name(fr.name)
+        d.mkdir(parents=True, exist_ok=True)
+        if meshes:
+            rec.face_model.export_mesh(res.vertices_camera, d / "mesh_camera.ply")
+            rec.face_model.export_mesh(res.vertices_head, d / "mesh_head.ply")
+        (d / "landmarks.json").write_text(json.dumps({"landmarks3d_mm": res.landmarks3d.round(3).tolist(),
+                                                      "landmarks2d_px": res.landmarks2d.round(2).tolist()}) + "\n")
+        if overlays:
+            y, p_, r = res.ypr
+            save_overlay(d / "overlay.png", depth, k, res.vertices_camera, res.landmarks2d, res.rotation, res.translation,
+                         f"{fr.name}: yaw {y:+.1f} pitch {p_:+.1f} roll {r:+.1f} deg, confidence {res.confidence:.2f}"
+                         + ("" if res.found else " (NO FACE)"))
+    write_poses(out, rows)
+    typer.echo(f"{len(frames)} frame(s): {len(frames) - bad - noface} with a face, {noface} without, {bad} unreadable; "
+               f"wrote {out / 'poses.csv'}")
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("runs/demo"), help="output directory"),
          face_model: Optional[Path] = typer.Option(None, help="face model file")) -> None:
     """The main job on the built-in default: the whole pipeline on small synthetic data."""

@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
+
+from depthface.geometry.alignment import umeyama
 
 
 def position_normals(position: np.ndarray) -> np.ndarray:
@@ -84,3 +87,51 @@ def icp_pose(position: np.ndarray, model_points: np.ndarray, init_t: np.ndarray,
         if np.linalg.norm(x) < 1e-6:
             break
     return R, t, rms
+
+
+def fit_3dmm(position: np.ndarray, mean: np.ndarray, basis: np.ndarray, init_R: np.ndarray, init_t: np.ndarray,
+             iterations: int = 10, reject_mm: tuple[float, float] = (30.0, 10.0), ridge: float = 1.0,
+             n_identity: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit morphable-model coefficients and a rigid pose to a frame's point cloud (the shape baseline).
+
+    Alternates (1) nearest-neighbour correspondences from the posed model points to the cloud, rejecting
+    pairs beyond a shrinking distance, (2) a linear ridge least-squares solve for the coefficients in the
+    head frame (``ridge`` times the identity is the Gaussian prior of N(0, 1) identity coefficients;
+    expression weights are clipped to [0, 1] afterwards) and (3) a rigid Umeyama update of the pose.
+
+    Args:
+        position: ``(3, H, W)`` position image (mm).
+        mean: ``(N, 3)`` head-frame mean of the fitted points.
+        basis: ``(N, 3, K)`` identity then expression modes of the same points (mm per unit).
+        init_R, init_t: the initial pose (e.g. from :func:`icp_pose`).
+        n_identity: how many of the K modes are identity (the rest are clipped to [0, 1]).
+
+    Returns:
+        ``(coefficients (K,), R (3, 3), t (3,))``.
+    """
+    cloud = np.moveaxis(position, 0, -1)[position[2] > 0].astype(np.float64)
+    k = basis.shape[-1]
+    coeffs = np.zeros(k)
+    R, t = np.asarray(init_R, np.float64), np.asarray(init_t, np.float64)
+    if len(cloud) < 10:
+        return coeffs, R, t
+    tree = cKDTree(cloud)
+    B = basis.reshape(-1, k)
+    n_id = k if n_identity is None else n_identity
+    for it in range(iterations):
+        thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * it / max(iterations - 1, 1)
+        shape = mean + (B @ coeffs).reshape(-1, 3)
+        d, j = tree.query(shape @ R.T + t, distance_upper_bound=thr)
+        keep = np.isfinite(d)
+        if keep.sum() < 20:
+            break
+        q_head = (cloud[j[keep]] - t) @ R  # matched cloud points in the head frame
+        rows = np.repeat(keep, 3)
+        A = B[rows]
+        b = (q_head - mean[keep]).reshape(-1)
+        coeffs = np.linalg.solve(A.T @ A + ridge * np.eye(k), A.T @ b)
+        coeffs[n_id:] = np.clip(coeffs[n_id:], 0.0, 1.0)
+        shape = mean + (B @ coeffs).reshape(-1, 3)
+        Rt, tt, _ = umeyama(torch.from_numpy(shape[keep][None]), torch.from_numpy(cloud[j[keep]][None]))
+        R, t = Rt[0].numpy(), tt[0].numpy()
+    return coeffs, R, t

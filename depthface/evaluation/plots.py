@@ -103,3 +103,39 @@ def save_contact_sheet(path: str | Path, crops: list[np.ndarray], titles: list[s
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def save_overlay(path: str | Path, depth: np.ndarray, intrinsics: Intrinsics, vertices_camera: np.ndarray | None,
+                 landmarks2d: np.ndarray | None, rotation: np.ndarray | None, translation: np.ndarray | None,
+                 title: str = "", axis_mm: float = 100.0) -> Path:
+    """Depth colour map with the projected mesh (points), the 68 landmarks and the head's axes
+    (x red, y green, z blue, ``axis_mm`` long from the head centre)."""
+    d = np.asarray(depth, np.float32)
+    near = None
+    if translation is not None:
+        near = float(translation[2]) - 200.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    ax.imshow(depth_colormap(d, near=near))
+    k = intrinsics
+
+    def proj(p: np.ndarray) -> np.ndarray:
+        return np.stack((k.fx * p[..., 0] / p[..., 2] + k.cx, k.fy * p[..., 1] / p[..., 2] + k.cy), -1)
+
+    if vertices_camera is not None:
+        uv = proj(vertices_camera[:: max(1, len(vertices_camera) // 3000)])
+        ax.scatter(uv[:, 0], uv[:, 1], s=0.3, c="white", alpha=0.5, linewidths=0)
+    if landmarks2d is not None:
+        ax.scatter(landmarks2d[:, 0], landmarks2d[:, 1], s=6, c="magenta", linewidths=0)
+    if rotation is not None and translation is not None:
+        o = proj(np.asarray(translation)[None])[0]
+        for axis, colour in zip(np.eye(3), ("red", "lime", "blue")):
+            e = proj((np.asarray(translation) + axis_mm * rotation @ axis)[None])[0]
+            ax.plot([o[0], e[0]], [o[1], e[1]], color=colour, lw=2)
+    ax.set_xlim(0, d.shape[1])
+    ax.set_ylim(d.shape[0], 0)
+    ax.axis("off")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)

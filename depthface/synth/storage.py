@@ -131,7 +131,10 @@ class _Worker:
         if self.sensor is not None:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SENSOR, index]))
             depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor,
-                                    head_vertices=s.head_vertices(scene))
+                                    head_vertices=s.head_vertices(scene),
+                                    # frames kept whole for pictures are simulated everywhere; inside the
+                                    # window the result is identical, so their crops are unchanged
+                                    **({"window_mm": None} if index < self.manifest["n_full_frames"] else {}))
         frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
         labels = s.labels(scene, vertices[: len(s.mean)])
         return frame, labels
