@@ -11,11 +11,12 @@ What the exported frames are
       only the image is rendered with the ICT camera).
     * Sensor: clean datasets export clean renders (the face model on an empty background). Datasets made
       with a simulated sensor export **full** simulated frames (``simulate_kinect(..., window_mm=None)``:
-      hair, body, wall and boxes over the whole image, as a real Kinect frame), with the sensor random
-      stream of the stored sample. The stored frames were simulated in a 400 mm window around the true
-      head (zero elsewhere), which would give the head's position away; ``sensor_window=True`` reproduces
-      them exactly instead (with the dataset's camera, the exported depth equals the stored
-      ``frames/NNNNNN.npy``).
+      hair, body, wall and boxes over the whole image, as a real Kinect frame) with the stored sample's
+      sensor random stream, exactly as :mod:`depthface.synth.storage` makes its whole frames
+      (``frames/NNNNNN.npy`` are bit-identical to the export of the same samples). The stored crops
+      were cut from frames simulated only in a 400 mm window around the true head (zero elsewhere,
+      which would give the head's position away); ``sensor_window=True`` exports those instead (their
+      crops around the stored crop centres equal the stored crops).
     * Poses: each scene's ``(R, t)`` in float64; the stored float32 labels are checked against them.
 """
 
@@ -94,7 +95,7 @@ def render_full_frames(root: Path, indices: np.ndarray, intrinsics: Intrinsics |
         root: the dataset directory.
         indices: sample indices.
         intrinsics: camera to render with (default: the dataset's).
-        sensor_window: simulate the sensor only in the stored 400 mm window (reproduces the stored frames).
+        sensor_window: simulate the sensor only in the 400 mm window the stored crops were cut from.
         face_model: the face-model file the dataset was made with (default model otherwise); its sha256
             must match the manifest's.
         check_labels: compare each scene's pose with the stored labels (raises on a mismatch).
@@ -149,7 +150,7 @@ def export_synthetic(src: str | Path, fmt: str, out: str | Path, n: int | None =
         out: output folder (must not exist or be empty).
         n: number of samples, spread evenly over the dataset (default: all).
         split: only samples of this identity split (``train``/``val``/``test``; default all).
-        sensor_window: reproduce the stored (windowed) sensor frames instead of full frames.
+        sensor_window: export the windowed sensor frames the stored crops were cut from, not full frames.
         face_model: face-model file the dataset was made with.
 
     Returns:

@@ -107,8 +107,8 @@ def data_export(
     out: Path = typer.Option(..., help="output folder (must not exist or be empty)"),
     n: Optional[int] = typer.Option(None, help="number of samples, spread over the dataset (default all)"),
     split: Optional[str] = typer.Option(None, help="only identities of this split: train, val or test"),
-    sensor_window: bool = typer.Option(False, help="reproduce the stored 400 mm sensor window instead of "
-                                                   "simulating the full frame"),
+    sensor_window: bool = typer.Option(False, help="simulate the sensor only in the 400 mm window around the "
+                                                   "head that the stored crops were cut from (default: full frame)"),
     face_model: Optional[Path] = typer.Option(None, help="face model the dataset was made with"),
 ) -> None:
     """Re-render samples of a synthetic dataset as full frames in the Biwi or ICT-3DHP layout."""
