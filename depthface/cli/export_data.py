@@ -14,7 +14,7 @@ What the exported frames are
       hair, body, wall and boxes over the whole image, as a real Kinect frame) with the stored sample's
       sensor random stream, exactly as :mod:`depthface.synth.storage` makes its whole frames
       (``frames/NNNNNN.npy`` are bit-identical to the export of the same samples). The stored crops
-      were cut from frames simulated only in a 400 mm window around the true head (zero elsewhere,
+      were cut from frames simulated only in a 340 mm window around the true head (zero elsewhere,
       which would give the head's position away); ``sensor_window=True`` exports those instead (their
       crops around the stored crop centres equal the stored crops).
     * Poses: each scene's ``(R, t)`` in float64; the stored float32 labels are checked against them.
@@ -95,7 +95,7 @@ def render_full_frames(root: Path, indices: np.ndarray, intrinsics: Intrinsics |
         root: the dataset directory.
         indices: sample indices.
         intrinsics: camera to render with (default: the dataset's).
-        sensor_window: simulate the sensor only in the 400 mm window the stored crops were cut from.
+        sensor_window: simulate the sensor only in the 340 mm window the stored crops were cut from.
         face_model: the face-model file the dataset was made with (default model otherwise); its sha256
             must match the manifest's.
         check_labels: compare each scene's pose with the stored labels (raises on a mismatch).
@@ -104,10 +104,8 @@ def render_full_frames(root: Path, indices: np.ndarray, intrinsics: Intrinsics |
         :class:`ExportFrame` records (uint16 depth, float64 pose, identity, index).
     """
     from depthface.facemodel import load_face_model
-    from depthface.synth.render import render_depth
     from depthface.synth.scenes import SceneSampler
-    from depthface.synth.sensor import simulate_kinect
-    from depthface.synth.storage import STREAM_SENSOR, ChunkedArrays, read_manifest
+    from depthface.synth.storage import ChunkedArrays, read_manifest, render_frame
 
     manifest = read_manifest(root)
     model = load_face_model(face_model)
@@ -123,20 +121,14 @@ def render_full_frames(root: Path, indices: np.ndarray, intrinsics: Intrinsics |
     for index in map(int, indices):
         if not 0 <= index < profile.n_frames:
             raise InputError(f"sample {index} is out of range (dataset has {profile.n_frames} frames)", root)
-        scene = sampler.scene(index)
-        depth = render_depth(*sampler.render_mesh(scene), K)
-        if sensor is not None:
-            rng = np.random.default_rng(np.random.SeedSequence([int(manifest["seed"]), STREAM_SENSOR, index]))
-            window = {} if sensor_window else {"window_mm": None}
-            depth = simulate_kinect(depth, scene.rotation, scene.translation, K, rng, sensor,
-                                    head_vertices=sampler.head_vertices(scene), **window)
+        frame, scene, _ = render_frame(sampler, sensor, int(manifest["seed"]), index, K, full=not sensor_window)
         if labels is not None:
             stored = labels.get(index, "translation")
             if not np.allclose(stored, scene.translation, atol=1e-2):
                 raise InputError(f"sample {index}: re-rendered head centre {np.round(scene.translation, 2).tolist()} "
                                  f"differs from the stored label {np.round(stored, 2).tolist()} (dataset made by "
                                  f"another generator version?)", root)
-        yield ExportFrame(np.clip(np.rint(depth), 0, 65535).astype(np.uint16), scene.rotation, scene.translation,
+        yield ExportFrame(frame, scene.rotation, scene.translation,
                           scene.identity_id, index)
 
 

@@ -33,10 +33,11 @@ from tqdm import tqdm
 
 from depthface.errors import InputError
 from depthface.facemodel import MorphableModel, load_face_model
+from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.synth.profiles import SynthProfile
 from depthface.synth.render import render_depth
-from depthface.synth.scenes import SceneSampler, crop_sample, label_fields
+from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields
 from depthface.synth.sensor import simulate_kinect
 
 GENERATOR_VERSION = "1"
@@ -112,6 +113,33 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def render_frame(sampler: SceneSampler, sensor: object | None, seed: int, index: int,
+                 intrinsics: Intrinsics | None = None, full: bool = False) -> tuple[np.ndarray, Scene, np.ndarray]:
+    """Render sample ``index`` as a full uint16 frame (mm), exactly as the generator does.
+
+    Args:
+        sampler: the dataset's scene sampler.
+        sensor: its sensor profile, or ``None`` for clean frames.
+        seed: the dataset seed (the sensor's random stream is ``(seed, STREAM_SENSOR, index)``).
+        intrinsics: camera to render with (default: the profile's).
+        full: simulate the sensor over the whole image; otherwise only in the window around the head the
+            crops are cut from (identical inside it, zero outside).
+
+    Returns:
+        ``(frame (H, W) uint16, scene, face vertices in the camera frame (V, 3))``.
+    """
+    scene = sampler.scene(index)
+    k = intrinsics or sampler.profile.intrinsics
+    vertices, triangles = sampler.render_mesh(scene)
+    depth = render_depth(vertices, triangles, k)
+    if sensor is not None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_SENSOR, index]))
+        depth = simulate_kinect(depth, scene.rotation, scene.translation, k, rng, sensor,
+                                head_vertices=sampler.head_vertices(scene), **({"window_mm": None} if full else {}))
+    frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
+    return frame, scene, vertices[: len(sampler.mean)]
+
+
 class _Worker:
     """Makes chunks; one per process (holds the scene sampler and its identity cache)."""
 
@@ -124,20 +152,9 @@ class _Worker:
 
     def frame(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The full frame (uint16 mm) and the labels of sample ``index``."""
-        s = self.sampler
-        scene = s.scene(index)
-        vertices, triangles = s.render_mesh(scene)
-        depth = render_depth(vertices, triangles, s.profile.intrinsics)
-        if self.sensor is not None:
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SENSOR, index]))
-            depth = simulate_kinect(depth, scene.rotation, scene.translation, s.profile.intrinsics, rng, self.sensor,
-                                    head_vertices=s.head_vertices(scene),
-                                    # frames kept whole for pictures are simulated everywhere; inside the
-                                    # window the result is identical, so their crops are unchanged
-                                    **({"window_mm": None} if index < self.manifest["n_full_frames"] else {}))
-        frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
-        labels = s.labels(scene, vertices[: len(s.mean)])
-        return frame, labels
+        full = index < self.manifest["n_full_frames"]
+        frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, index, full=full)
+        return frame, self.sampler.labels(scene, vertices)
 
     def chunk(self, c: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         m = self.manifest
