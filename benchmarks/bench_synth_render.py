@@ -18,6 +18,7 @@ each in the default head window (:data:`DEFAULT_WINDOW_MM`, 340 mm) and on the f
 from __future__ import annotations
 
 import argparse
+import tempfile
 import json
 import os
 import platform
@@ -67,6 +68,7 @@ class _Seeded:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=50)
+    ap.add_argument("--e2e-frames", type=int, default=512, help="frames generated end to end per profile")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="runs per frame and stage; the fastest is kept")
     ap.add_argument("--model", type=Path, default=FACE_MODEL)
@@ -113,7 +115,28 @@ def main() -> None:
             ms, _ = timed(simulate_kinect, clean, R, t, K, seed, window_mm=None if w is None else DEFAULT_WINDOW_MM)
             stages["simulate_kinect" + suffix].append(ms)
 
+    # metric crop of a full frame, and the whole generator end to end (render, sensor, crop, labels, write)
+    from depthface.facemodel import load_face_model
+    from depthface.synth.profiles import get_profile
+    from depthface.synth.scenes import crop_sample
+    from depthface.synth.sensor import SensorProfile
+    from depthface.synth.storage import generate
+
+    frame16 = np.clip(np.rint(clean), 0, 65535).astype(np.uint16)
+    stages["metric_crop"] = [timed(crop_sample, frame16, K, t)[0] for _ in range(args.frames)]
+    model = load_face_model(args.model)
+    e2e = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, sensor in (("clean", None), ("kinect_v1", SensorProfile.preset("kinect_v1"))):
+            prof = get_profile("syndata2").scaled(count=args.e2e_frames)
+            generate(Path(tmp) / f"warm_{name}", get_profile("syndata2").scaled(count=8), 1, model, sensor,
+                     chunk_size=8, progress=False)
+            t0 = time.perf_counter()
+            generate(Path(tmp) / name, prof, 0, model, sensor, progress=False)
+            e2e[name] = args.e2e_frames / (time.perf_counter() - t0)
+
     result = {
+        "generate_samples_per_s_one_process": e2e,
         "frames": args.frames, "resolution": [K.width, K.height], "triangles": int(len(T)),
         "poses": "yaw U(-75,75), pitch U(-45,45), roll U(-20,20) deg; z U(700,1300) mm; x,y +-150/+-100 mm",
         "window": f"{DEFAULT_WINDOW_MM:.0f} mm square around the head centre",
@@ -132,6 +155,9 @@ def main() -> None:
     for k in stages:
         print(f"{k:24s} {result['median_ms'][k]:10.3f} {result['p90_ms'][k]:10.3f}")
     print(f"{'render + simulate (win)':24s} {full:10.3f}   -> {1000 / full:.0f} samples/s/core")
+    for name, fps in e2e.items():
+        print(f"{'generate ' + name:24s} {1000 / fps:10.3f}   -> {fps:.0f} complete samples/s (one process: render, "
+              f"sensor, crop, labels, write)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")

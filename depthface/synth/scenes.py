@@ -114,8 +114,12 @@ class SceneSampler:
         self.profile = profile
         self.seed = int(seed)
         self.mean = model.mean.detach().cpu().numpy().astype(np.float64)
-        self.id_basis = model.identity_basis.detach().cpu().numpy().astype(np.float64)
-        self.expr_basis = model.expression_basis.detach().cpu().numpy().astype(np.float64)
+        v = model.mean.shape[0]
+        # modes as contiguous rows (K, 3V): a sample's shape is a short sum of rows
+        self.id_rows = np.ascontiguousarray(model.identity_basis.detach().cpu().numpy().astype(np.float64)
+                                            .reshape(3 * v, -1).T)
+        self.expr_rows = np.ascontiguousarray(model.expression_basis.detach().cpu().numpy().astype(np.float64)
+                                              .reshape(3 * v, -1).T)
         self.triangles = model.triangles.detach().cpu().numpy().astype(np.int32)
         self.landmark_ids = model.landmarks68.detach().cpu().numpy()
         names = list(model.expression_names)
@@ -135,8 +139,8 @@ class SceneSampler:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
         if k not in self._identity_cache:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_IDENTITY, k]))
-            alpha = rng.standard_normal(self.id_basis.shape[-1]) * self.profile.identity_scale
-            self._identity_cache[k] = (alpha, self.mean + self.id_basis @ alpha)
+            alpha = rng.standard_normal(self.id_rows.shape[0]) * self.profile.identity_scale
+            self._identity_cache[k] = (alpha, self.mean + (alpha @ self.id_rows).reshape(-1, 3))
         return self._identity_cache[k]
 
     def scene(self, index: int) -> Scene:
@@ -164,7 +168,7 @@ class SceneSampler:
         """``(V, 3)`` vertices of the scene's face in the head frame (mm)."""
         _, neutral = self.identity(scene.identity_id)
         nz = np.flatnonzero(scene.expression)
-        return neutral + self.expr_basis[:, :, nz] @ scene.expression[nz]
+        return neutral + (scene.expression[nz] @ self.expr_rows[nz]).reshape(-1, 3)
 
     def camera_vertices(self, scene: Scene) -> np.ndarray:
         """``(V, 3)`` vertices in the camera frame (mm)."""
