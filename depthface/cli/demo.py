@@ -109,10 +109,11 @@ def run_demo(out: Path, face_model: Path | None = None, seed: int = 0, sizes: di
     plot_histograms(out / "shape_error_hist.png", shape_err, "per-vertex RMS after rigid alignment (mm)")
     _say("evaluated: " + json.dumps({k: round(v["mae"], 2) for k, v in pose_res.items()}) + " deg MAE; "
          + json.dumps({k: round(v["rms_mm"], 2) for k, v in shape_res.items()}) + " mm RMS", t0)
-    hist_pose = json.loads((pose_run / "history.json").read_text())
+    hist_pose = [{**h, f"eq. {6 if h['stage'] == 1 else 7} (stage {h['stage']})": h["loss"]}
+                 for h in json.loads((pose_run / "history.json").read_text())]
     hist_shape = json.loads((shape_run / "history.json").read_text())
     plot_loss_curves(out / "loss_curves.png", {"DAPoseNet": hist_pose, "DASHapeNet (AR-GAN)": hist_shape},
-                     {"DAPoseNet": ["loss"], "DASHapeNet (AR-GAN)": ["L_R", "L_D", "L_G", "L_Dadv_t"]})
+                     {"DAPoseNet": ["eq. 6 (stage 1)", "eq. 7 (stage 2)"], "DASHapeNet (AR-GAN)": ["L_R", "L_D", "L_G", "L_Dadv_t"]})
 
     # 5. predict on full target frames and on a frame exported in the Biwi layout
     rec = Reconstructor.from_checkpoints(pose_run, shape_run, face_model)

@@ -55,7 +55,10 @@ def shade_depth(depth: np.ndarray, intrinsics: Intrinsics, light: tuple[float, f
 
 def render_mesh_views(vertices_head: np.ndarray, triangles: np.ndarray, yaws: tuple[float, ...] = (-60.0, 0.0, 60.0),
                       size: int = 256, distance_mm: float = 700.0) -> list[np.ndarray]:
-    """Shaded renders ``(size, size)`` of a head-frame mesh seen from several yaw angles (deg)."""
+    """Shaded renders ``(size, size)`` of a head-frame mesh seen from several yaw angles (deg).
+
+    The mesh's eye and mouth openings are closed as in the synthetic renders (see ``synth.scenes.hole_fills``)
+    when it has the default model's topology with landmarks; otherwise it is drawn as given."""
     k = Intrinsics(size * 2.2, size * 2.2, (size - 1) / 2, (size - 1) / 2, size, size)
     out = []
     centre = vertices_head.mean(0)
