@@ -32,6 +32,7 @@ from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.inference import Reconstructor
 from depthface.synth.datasets import SourceDataset
 from depthface.synth.profiles import get_profile
+from depthface.synth.scenes import hole_fills
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import ChunkedArrays, generate, iter_full_frames
 from depthface.train.pose import PoseTrainConfig, load_pose_net, train_pose
@@ -55,6 +56,8 @@ def run_demo(out: Path, face_model: Path | None = None, seed: int = 0, sizes: di
     _say(f"face model: {model.name} ({model.num_vertices} vertices, {model.identity_dim} identity modes, "
          f"{model.expression_dim} expressions) from {model.source}", t0)
 
+    mean = model.mean.double().numpy()
+    fills = hole_fills(mean, model.triangles.numpy(), mean[model.landmarks68.numpy()])
     # 1. meshes of sampled identities and expressions
     ids = model.sample_identity(4, torch.Generator().manual_seed(seed))
     expr = torch.zeros(4, model.expression_dim)
@@ -68,7 +71,8 @@ def run_demo(out: Path, face_model: Path | None = None, seed: int = 0, sizes: di
     for i in range(len(verts)):
         model.export_mesh(verts[i], out / "meshes" / f"sample_{i}.ply")
     save_mesh_sheet(out / "meshes.png", [v.numpy() for v in verts], model.triangles.numpy(),
-                    ["identity 0, neutral", "identity 1, smile", "identity 2, jaw open", "identity 3, brows up + blink"])
+                    ["identity 0, neutral", "identity 1, smile", "identity 2, jaw open", "identity 3, brows up + blink"],
+                    fills)
     _say(f"wrote 4 meshes to {out / 'meshes'} and {out / 'meshes.png'}", t0)
 
     # 2. data
@@ -143,7 +147,7 @@ def run_demo(out: Path, face_model: Path | None = None, seed: int = 0, sizes: di
                                     torch.from_numpy(arrays.get(i, "expression"))[None])[0].numpy()
             sheet = out / f"mesh_views_target_{i}.png"
             save_mesh_sheet(sheet, [true_v, res.vertices_head], model.triangles.numpy(),
-                            [f"target frame {i}: ground truth", "DASHapeNet (AR-GAN) prediction"])
+                            [f"target frame {i}: ground truth", "DASHapeNet (AR-GAN) prediction"], fills)
             renders.append(sheet.name)
     biwi = BiwiDataset(out / "biwi_export")
     fr = biwi[0]

@@ -19,6 +19,7 @@ from depthface.facemodel import MorphableModel
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.synth.datasets import SourceDataset
 from depthface.synth.profiles import get_profile
+from depthface.synth.scenes import hole_fills
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import generate
 from depthface.train.common import network_input, write_json
@@ -165,9 +166,11 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
     true = model.vertices(torch.stack([test[i]["identity"] for i in sample30[:3]]),
                           torch.stack([test[i]["expression"] for i in sample30[:3]])).numpy()
     tri = model.triangles.numpy()
+    mean = model.mean.double().numpy()
+    fills = hole_fills(mean, tri, mean[model.landmarks68.numpy()])
     for k in range(min(3, len(sample30))):
         names = ["ground truth", *meshes]
-        save_mesh_sheet(out / f"meshes_sample{k}.png", [true[k], *(meshes[n][k] for n in meshes)], tri, names)
+        save_mesh_sheet(out / f"meshes_sample{k}.png", [true[k], *(meshes[n][k] for n in meshes)], tri, names, fills)
     _plot_per_sample(out / "per_sample_eq8.png", per_sample)
     meta = {"target_frames": target_frames, "target_train": n_target_train, "source_train": n_source_train,
             "test_frames": len(test), "epochs": epochs, "preset": preset, "seed": seed, "eps_mm": 10.0}

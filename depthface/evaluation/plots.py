@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from depthface.geometry.camera import Intrinsics  # noqa: E402
 from depthface.geometry.rotations import euler_to_matrix  # noqa: E402
 from depthface.synth.render import render_depth  # noqa: E402
+from depthface.synth.scenes import close_holes  # noqa: E402
 
 
 def depth_colormap(depth: np.ndarray, near: float | None = None, far: float | None = None,
@@ -54,11 +55,13 @@ def shade_depth(depth: np.ndarray, intrinsics: Intrinsics, light: tuple[float, f
 
 
 def render_mesh_views(vertices_head: np.ndarray, triangles: np.ndarray, yaws: tuple[float, ...] = (-60.0, 0.0, 60.0),
-                      size: int = 256, distance_mm: float = 700.0) -> list[np.ndarray]:
+                      size: int = 256, distance_mm: float = 700.0, fills: list | None = None) -> list[np.ndarray]:
     """Shaded renders ``(size, size)`` of a head-frame mesh seen from several yaw angles (deg).
 
-    The mesh's eye and mouth openings are closed as in the synthetic renders (see ``synth.scenes.hole_fills``)
-    when it has the default model's topology with landmarks; otherwise it is drawn as given."""
+    ``fills`` (from ``synth.scenes.hole_fills``) closes the eye and mouth openings as the synthetic renders do.
+    """
+    if fills:
+        vertices_head, triangles = close_holes(vertices_head, triangles, fills)
     k = Intrinsics(size * 2.2, size * 2.2, (size - 1) / 2, (size - 1) / 2, size, size)
     out = []
     centre = vertices_head.mean(0)
@@ -70,12 +73,13 @@ def render_mesh_views(vertices_head: np.ndarray, triangles: np.ndarray, yaws: tu
     return out
 
 
-def save_mesh_sheet(path: str | Path, meshes: list[np.ndarray], triangles: np.ndarray, titles: list[str]) -> Path:
-    """A PNG grid: one row per mesh, three yaw views each."""
+def save_mesh_sheet(path: str | Path, meshes: list[np.ndarray], triangles: np.ndarray, titles: list[str],
+                    fills: list | None = None) -> Path:
+    """A PNG grid: one row per mesh, three yaw views each (``fills``: see :func:`render_mesh_views`)."""
     rows = len(meshes)
     fig, axes = plt.subplots(rows, 3, figsize=(7.5, 2.6 * rows), squeeze=False)
     for r, (verts, title) in enumerate(zip(meshes, titles)):
-        for c, img in enumerate(render_mesh_views(verts, triangles)):
+        for c, img in enumerate(render_mesh_views(verts, triangles, fills=fills)):
             axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=1)
             axes[r, c].axis("off")
         axes[r, 0].set_title(title, fontsize=9, loc="left")

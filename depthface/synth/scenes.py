@@ -103,6 +103,25 @@ def hole_fills(mean: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray) -
     return fills
 
 
+def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[np.ndarray, float]]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Close a mesh's eye and mouth openings by fans (see :func:`hole_fills`).
+
+    Args:
+        vertices: ``(V, 3)`` head-frame vertices (mm).
+        triangles: ``(T, 3)``.
+        fills: from :func:`hole_fills` of the same topology.
+
+    Returns:
+        ``(V + n_holes, 3)`` vertices (one centre per hole) and ``(T + rim vertices, 3)`` int32 triangles.
+    """
+    v = len(vertices)
+    centres = [vertices[loop].mean(0) + np.array([0.0, 0.0, depth]) for loop, depth in fills]
+    fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(fills)]
+    return (np.concatenate([vertices, np.array(centres).reshape(-1, 3)]),
+            np.concatenate([triangles, *fans]).astype(np.int32))
+
+
 class SceneSampler:
     """Draws scenes of a profile from a face model, deterministically per ``(seed, index)``.
 
@@ -131,9 +150,6 @@ class SceneSampler:
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
-        v = len(self.mean)
-        fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(self.fills)]
-        self.render_triangles = np.concatenate([self.triangles, *fans]).astype(np.int32)
 
     def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
@@ -176,10 +192,8 @@ class SceneSampler:
 
     def render_mesh(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         """Camera-frame vertices ``(V + holes, 3)`` and triangles of the face with eyes and mouth closed."""
-        head = self.head_vertices(scene)
-        centres = [head[loop].mean(0) + np.array([0.0, 0.0, depth]) for loop, depth in self.fills]
-        verts = np.concatenate([head, np.array(centres).reshape(-1, 3)])
-        return verts @ scene.rotation.T + scene.translation, self.render_triangles
+        verts, triangles = close_holes(self.head_vertices(scene), self.triangles, self.fills)
+        return verts @ scene.rotation.T + scene.translation, triangles
 
     def render(self, scene: Scene) -> np.ndarray:
         """The clean full depth frame ``(H, W)`` float32 mm of the scene's face (0 = background)."""
