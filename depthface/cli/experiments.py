@@ -92,7 +92,7 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
     return results
 
 
-def shape_baseline_on_dataset(ds: SourceDataset, model: MorphableModel, indices: list[int], iterations: int = 10,
+def shape_baseline_on_dataset(ds: SourceDataset, model: MorphableModel, indices: list[int], iterations: int = 3,
                               n_points: int = 2500) -> tuple[list[dict], float, list[np.ndarray]]:
     """The 3DMM-fit baseline (ICP pose, then coefficients + pose) on chosen samples: errors, s/frame, meshes."""
     from depthface.evaluation.baselines import fit_3dmm

@@ -89,15 +89,38 @@ def icp_pose(position: np.ndarray, model_points: np.ndarray, init_t: np.ndarray,
     return R, t, rms
 
 
+def _bounded_ridge(H: np.ndarray, g: np.ndarray, n_free: int, iterations: int = 20) -> np.ndarray:
+    """Minimise ``c^T H c / 2 - g^T c`` with ``c[n_free:]`` in [0, 1] by an active-set loop: coefficients
+    that leave their bounds are fixed there and the rest re-solved (exact once the active set settles)."""
+    k = len(g)
+    at = np.full(k, np.nan)  # fixed value, NaN = free
+    c = np.linalg.solve(H, g)
+    for _ in range(iterations):
+        bounded = np.arange(k) >= n_free
+        low, high = bounded & (c < 0), bounded & (c > 1)
+        if not (low.any() or high.any()):
+            break
+        at[low], at[high] = 0.0, 1.0
+        fixed = ~np.isnan(at)
+        free = ~fixed
+        c = at.copy()
+        c[free] = np.linalg.solve(H[np.ix_(free, free)], g[free] - H[np.ix_(free, fixed)] @ at[fixed])
+        # release fixed coefficients whose gradient pulls them back inside
+        grad = H @ c - g
+        release = fixed & (((at == 0.0) & (grad < 0)) | ((at == 1.0) & (grad > 0)))
+        at[release] = np.nan
+    return np.clip(c, np.r_[np.full(n_free, -np.inf), np.zeros(k - n_free)], np.r_[np.full(n_free, np.inf), np.ones(k - n_free)])
+
+
 def fit_3dmm(position: np.ndarray, mean: np.ndarray, basis: np.ndarray, init_R: np.ndarray, init_t: np.ndarray,
-             iterations: int = 10, reject_mm: tuple[float, float] = (30.0, 10.0), ridge: float = 1.0,
+             iterations: int = 10, reject_mm: tuple[float, float] = (30.0, 10.0), ridge: float = 25.0,
              n_identity: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit morphable-model coefficients and a rigid pose to a frame's point cloud (the shape baseline).
 
     Alternates (1) nearest-neighbour correspondences from the posed model points to the cloud, rejecting
-    pairs beyond a shrinking distance, (2) a linear ridge least-squares solve for the coefficients in the
-    head frame (``ridge`` times the identity is the Gaussian prior of N(0, 1) identity coefficients;
-    expression weights are clipped to [0, 1] afterwards) and (3) a rigid Umeyama update of the pose.
+    pairs beyond a shrinking distance, (2) a point-to-plane (along the cloud's normals), bounded ridge least-squares solve for the coefficients in the
+    head frame (``ridge`` = sigma^2, the squared correspondence noise in mm^2, weighs the N(0, 1) prior of
+    the coefficients; expression weights are bounded to [0, 1]) and (3) a rigid Umeyama update of the pose.
 
     Args:
         position: ``(3, H, W)`` position image (mm).
@@ -109,12 +132,34 @@ def fit_3dmm(position: np.ndarray, mean: np.ndarray, basis: np.ndarray, init_R: 
     Returns:
         ``(coefficients (K,), R (3, 3), t (3,))``.
     """
-    cloud = np.moveaxis(position, 0, -1)[position[2] > 0].astype(np.float64)
+    normals = position_normals(position)
+    valid = (position[2] > 0) & (np.abs(normals).sum(-1) > 0)
+    cloud = np.moveaxis(position, 0, -1)[valid].astype(np.float64)
+    cloud_n = normals[valid]
     k = basis.shape[-1]
     coeffs = np.zeros(k)
     R, t = np.asarray(init_R, np.float64), np.asarray(init_t, np.float64)
     if len(cloud) < 10:
         return coeffs, R, t
+    tree = cKDTree(cloud)
+    n_id = k if n_identity is None else n_identity
+    for it in range(iterations):
+        thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * it / max(iterations - 1, 1)
+        shape = mean + np.einsum("nck,k->nc", basis, coeffs)
+        d, j = tree.query(shape @ R.T + t, distance_upper_bound=thr)
+        keep = np.isfinite(d)
+        if keep.sum() < 20:
+            break
+        q_head = (cloud[j[keep]] - t) @ R  # matched cloud points and normals in the head frame
+        n_head = cloud_n[j[keep]] @ R
+        # point-to-plane residuals n . (m + B c - q), linear in c
+        A = np.einsum("nc,nck->nk", n_head, basis[keep])
+        b = (n_head * (q_head - mean[keep])).sum(-1)
+        coeffs = _bounded_ridge(A.T @ A + ridge * np.eye(k), A.T @ b, n_id)
+        shape = mean + np.einsum("nck,k->nc", basis, coeffs)
+        Rt, tt, _ = umeyama(torch.from_numpy(shape[keep][None]), torch.from_numpy(cloud[j[keep]][None]))
+        R, t = Rt[0].numpy(), tt[0].numpy()
+    return coeffs, R, t
     tree = cKDTree(cloud)
     B = basis.reshape(-1, k)
     n_id = k if n_identity is None else n_identity
@@ -129,8 +174,8 @@ def fit_3dmm(position: np.ndarray, mean: np.ndarray, basis: np.ndarray, init_R: 
         rows = np.repeat(keep, 3)
         A = B[rows]
         b = (q_head - mean[keep]).reshape(-1)
-        coeffs = np.linalg.solve(A.T @ A + ridge * np.eye(k), A.T @ b)
-        coeffs[n_id:] = np.clip(coeffs[n_id:], 0.0, 1.0)
+        # bounded ridge least squares: identity free (Gaussian prior), expression weights in [0, 1]
+        coeffs = _bounded_ridge(A.T @ A + ridge * np.eye(k), A.T @ b, n_id)
         shape = mean + (B @ coeffs).reshape(-1, 3)
         Rt, tt, _ = umeyama(torch.from_numpy(shape[keep][None]), torch.from_numpy(cloud[j[keep]][None]))
         R, t = Rt[0].numpy(), tt[0].numpy()
