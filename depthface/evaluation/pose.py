@@ -18,7 +18,7 @@ from tqdm import tqdm
 from depthface.geometry.rotations import geodesic_angle_deg, matrix_to_euler, quaternion_to_matrix
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset
-from depthface.train.common import network_input
+from depthface.models.normalize import network_input
 
 
 def angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from depthface.geometry.alignment import apply_similarity, umeyama
 from depthface.geometry.chamfer import fitting_error
 from depthface.models.networks import DASHapeNet
 from depthface.synth.datasets import SourceDataset
-from depthface.train.common import network_input
+from depthface.models.normalize import network_input
 
 FLYING_EPS_MM = 10.0
 

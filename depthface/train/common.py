@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from depthface.errors import DepthfaceError, InputError
-from depthface.models.normalize import normalize_position
+from depthface.models.normalize import network_input  # noqa: F401  (re-exported for the trainers)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -86,12 +86,6 @@ def make_loader(ds: Dataset, batch_size: int, sampler: Sampler | None, workers: 
                       persistent_workers=workers > 0, pin_memory=False)
 
 
-def network_input(batch: dict[str, Tensor], device: str) -> Tensor:
-    """The normalised ``(B, 3, 160, 160)`` network input of a batch."""
-    return normalize_position(batch["position"].to(device), batch["crop_centre"].to(device).float(),
-                              batch["crop_intrinsics"].to(device).float())
-
-
 def save_checkpoint(run: Path, state: dict[str, Any]) -> Path:
     """Write ``run/checkpoint.pt`` atomically (and ``run/epoch_XXX.pt`` is not kept: one file, resumable)."""
     run.mkdir(parents=True, exist_ok=True)
@@ -113,6 +107,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
         raise InputError(f"checkpoint is corrupt or not a depthface checkpoint ({type(e).__name__})", path) from None
+
+
+def load_network(ckpt: str | Path, kind: str, factory, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A trained network of ``kind`` (``"pose"`` / ``"shape"``) built by ``factory(NetConfig)``, in eval mode,
+    and its checkpoint dict; one-line errors for a missing, corrupt or wrong-kind checkpoint."""
+    from depthface.models.config import NetConfig
+
+    ck = load_checkpoint(ckpt)
+    if ck.get("kind") != kind:
+        raise InputError(f"not a {kind} checkpoint (kind={ck.get('kind')!r})", ckpt)
+    net = factory(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
+    try:
+        net.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise InputError(f"weights do not fit the network ({' '.join(str(e).split())[:100]})", ckpt) from None
+    return net.to(device).eval(), ck
 
 
 def write_json(path: Path, obj: Any) -> None:

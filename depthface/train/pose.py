@@ -21,7 +21,7 @@ from depthface.models.config import NetConfig
 from depthface.models.losses import loss_pose_landmark_chamfer, loss_pose_supervised
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
-from depthface.train.common import (EpochSampler, load_checkpoint, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
 
@@ -167,9 +167,4 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
 
 def load_pose_net(ckpt: str | Path, device: str = "cpu") -> tuple[DAPoseNet, dict]:
     """A trained DAPoseNet in eval mode and its checkpoint dict."""
-    ck = load_checkpoint(ckpt)
-    if ck.get("kind") != "pose":
-        raise DepthfaceError(f"{ckpt}: not a pose checkpoint (kind={ck.get('kind')!r})")
-    net = DAPoseNet(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
-    net.load_state_dict(ck["model"])
-    return net.to(device).eval(), ck
+    return load_network(ckpt, "pose", DAPoseNet, device)  # type: ignore[return-value]

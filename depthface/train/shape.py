@@ -29,7 +29,7 @@ from depthface.models.config import NetConfig
 from depthface.models.losses import loss_d_adv, loss_d_adv_t, loss_d_adv_target, loss_d_reg, loss_f, loss_g, loss_r
 from depthface.models.networks import DASHapeNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
-from depthface.train.common import (EpochSampler, load_checkpoint, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     save_checkpoint, seed_epoch, write_json)
 
 SOURCE, TARGET = 0, 1
@@ -244,9 +244,4 @@ def _cfg_dict(cfg: ShapeTrainConfig) -> dict:
 
 def load_shape_net(ckpt: str | Path, device: str = "cpu") -> tuple[DASHapeNet, dict]:
     """A trained DASHapeNet in eval mode and its checkpoint dict."""
-    ck = load_checkpoint(ckpt)
-    if ck.get("kind") != "shape":
-        raise DepthfaceError(f"{ckpt}: not a shape checkpoint (kind={ck.get('kind')!r})")
-    net = DASHapeNet(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
-    net.load_state_dict(ck["model"])
-    return net.to(device).eval(), ck
+    return load_network(ckpt, "shape", DASHapeNet, device)  # type: ignore[return-value]
