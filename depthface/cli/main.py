@@ -226,13 +226,14 @@ def experiment_pose_table(
     workers: int = 1,
     device: str = "auto",
     icp_frames: int = 300,
+    stage2_source_weight: float = typer.Option(0.0, help="eq. 6 on source batches during stage 2 (paper: 0)"),
 ) -> None:
     """Table 5 on our domains: Model-1/2/3 and the ICP baseline on simulated-Kinect frames of unseen identities."""
     from depthface.cli.experiments import pose_table
     from depthface.facemodel import load_face_model
 
     pose_table(out, load_face_model(), source_frames, target_frames, epochs1, epochs2, preset, seed=seed,
-               workers=workers, device=device, icp_frames=icp_frames)
+               workers=workers, device=device, icp_frames=icp_frames, stage2_source_weight=stage2_source_weight)
     typer.echo(f"wrote {out / 'table.md'}")
 
 

@@ -110,7 +110,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         sampler = EpochSampler(len(ds), cfg.seed * 7919 + epoch, dd.rank, dd.world)
         loader = make_loader(ds, cfg.batch_size, sampler, cfg.workers)
         src_iter = None
-        if stage_now == 2 and cfg.stage2_source_weight > 0:
+        if stage_now == 2 and cfg.stage2_source_weight > 0 and src is not None:
             src_iter = iter(make_loader(src, cfg.batch_size, EpochSampler(len(src), cfg.seed * 31 + epoch, dd.rank, dd.world)))
         net.train()
         sums = {"loss": 0.0, "valid": 0.0}
@@ -131,6 +131,10 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                 valid = v.float().mean()
                 if src_iter is not None:
                     sb = next(src_iter, None)
+                    if sb is None:  # the source set is smaller than 3x the target: start it again
+                        src_iter = iter(make_loader(src, cfg.batch_size, EpochSampler(len(src), cfg.seed * 37 + epoch,
+                                                                                      dd.rank, dd.world)))
+                        sb = next(src_iter, None)
                     if sb is not None:
                         qs, ts = ddp(network_input(sb, device))
                         loss = loss + cfg.stage2_source_weight * loss_pose_supervised(qs, ts, *pose_targets(sb, device), cfg.alpha)
