@@ -99,3 +99,13 @@ def test_shape_resume_equals_uninterrupted(tmp_path, domains, model):
     hist = load_checkpoint(full)["history"]
     assert hist[0]["lr"] == 5e-4 and hist[1]["lr"] == 1e-4
     assert {"L_D", "L_G", "L_R", "L_F_source", "L_D_target", "L_Dadv_t"} <= set(hist[0])
+
+
+def test_pose_stage2_with_source_mixing_runs(tmp_path, domains, model):
+    from dataclasses import replace
+
+    src, tgt = domains
+    cfg = replace(POSE, epochs1=1, epochs2=1, stage2_source_weight=1.0, target_repeat=3)
+    run = train_pose(src, tgt, tmp_path / "mix", cfg, model, progress=False)
+    hist = load_checkpoint(run)["history"]
+    assert [h["stage"] for h in hist] == [1, 2] and all(h["loss"] > 0 for h in hist)
