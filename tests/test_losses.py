@@ -139,3 +139,22 @@ def test_each_optimiser_steps_only_its_module(trainer):
     assert changed(before["R"], params(n.R))
     assert not changed(before["F"], params(n.F)) and not changed(before["G"], params(n.G))
     assert not changed(before["D"], params(n.D))
+
+
+def test_eq7_visibility_mask_excludes_hidden_landmarks():
+    from depthface.train.pose import landmark_normals, visible_landmarks
+
+    model = load_face_model()
+    ref = model.landmarks(model.mean[None])[0].float()
+    normals = landmark_normals(model)
+    assert normals[30, 2] < -0.9  # the nose tip faces the camera (head -z) at the identity pose
+    t = torch.tensor([[0.0, 0.0, 1000.0]])
+    frontal = visible_landmarks(euler_to_quaternion(torch.tensor([[0.0, 0.0, 0.0]])), t, ref, normals)[0]
+    turned = visible_landmarks(euler_to_quaternion(torch.tensor([[60.0, 0.0, 0.0]])), t, ref, normals)[0]
+    assert frontal[[30, 36, 45, 8]].all() and not turned[:8].any() and turned[9:17].all()
+    cloud = plane_cloud(z=1000.0).float()
+    lm = torch.tensor([[[0.0, 0.0, 1010.0], [5.0, 0.0, 1010.0]]])
+    full, _ = loss_pose_landmark_chamfer(lm, [cloud])
+    masked, valid = loss_pose_landmark_chamfer(lm, [cloud], mask=torch.tensor([[True, False]]))
+    assert full.item() == pytest.approx(200.0) and masked.item() == pytest.approx(100.0)
+    assert valid.tolist() == [[True, False]]

@@ -56,14 +56,14 @@ def icp_on_dataset(ds: SourceDataset, model: MorphableModel, n_points: int = 150
 def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000, target_frames: int = 2000,
                epochs1: int = 10, epochs2: int = 5, preset: str = "small", batch_size: int = 16, seed: int = 0,
                workers: int = 1, device: str | None = None, icp_frames: int = 300,
-               stage2_source_weight: float = 0.0) -> dict:
+               stage2_source_weight: float = 0.0, visible_landmarks_only: bool = False) -> dict:
     """Table 5 on our domains: Model-1 (eq. 6 on source), Model-2 (eq. 7 on target only), Model-3 (both),
     and rigid ICP, all tested on simulated-Kinect frames of unseen identities."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src, tgt = make_domains(out / "data", model, source_frames, target_frames, seed, workers=workers)
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, seed=seed,
-                          stage2_source_weight=stage2_source_weight)
+                          stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only)
     m3 = train_pose(src, tgt, out / "model3", cfg, model, stage="both", device=device)
     m2 = train_pose(None, tgt, out / "model2", cfg, model, stage="2", device=device)
     test = SourceDataset(tgt, "test")
@@ -81,7 +81,7 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
     results["ICP"] = {**summarize(e), "ms_per_frame": secs * 1e3}
     plot_pose_errors(out / "error_vs_angle.png", errors)
     meta = {"source_frames": source_frames, "target_frames": target_frames, "test_frames": len(test),
-            "stage2_source_weight": stage2_source_weight,
+            "stage2_source_weight": stage2_source_weight, "visible_landmarks_only": visible_landmarks_only,
             "epochs1": epochs1, "epochs2": epochs2, "preset": preset, "batch_size": batch_size, "seed": seed}
     write_json(out / "results.json", {"config": meta, "results": results})
     lines = ["| model | training | pitch | yaw | roll | MAE | translation (mm) | ms/frame |", "|---|---|---|---|---|---|---|---|"]

@@ -227,13 +227,15 @@ def experiment_pose_table(
     device: str = "auto",
     icp_frames: int = 300,
     stage2_source_weight: float = typer.Option(0.0, help="eq. 6 on source batches during stage 2 (paper: 0)"),
+    visible_landmarks_only: bool = typer.Option(False, help="eq. 7 on landmarks facing the camera only (paper: all)"),
 ) -> None:
     """Table 5 on our domains: Model-1/2/3 and the ICP baseline on simulated-Kinect frames of unseen identities."""
     from depthface.cli.experiments import pose_table
     from depthface.facemodel import load_face_model
 
     pose_table(out, load_face_model(), source_frames, target_frames, epochs1, epochs2, preset, seed=seed,
-               workers=workers, device=device, icp_frames=icp_frames, stage2_source_weight=stage2_source_weight)
+               workers=workers, device=device, icp_frames=icp_frames, stage2_source_weight=stage2_source_weight,
+               visible_landmarks_only=visible_landmarks_only)
     typer.echo(f"wrote {out / 'table.md'}")
 
 

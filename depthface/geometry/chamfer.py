@@ -108,7 +108,7 @@ def _as_clouds(clouds: Tensor | Sequence[Tensor], batch: int) -> list[Tensor]:
 
 
 def landmark_chamfer(landmarks: Tensor, clouds: Tensor | Sequence[Tensor], eps_mm: float | None = 30.0,
-                     reduction: str = "sum") -> tuple[Tensor, Tensor]:
+                     reduction: str = "sum", mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """One-sided landmark-to-cloud Chamfer loss with outlier rejection (paper eq. 7).
 
     Each landmark is matched to its nearest cloud point; its loss term is the squared distance
@@ -121,6 +121,7 @@ def landmark_chamfer(landmarks: Tensor, clouds: Tensor | Sequence[Tensor], eps_m
         clouds: ``B`` point clouds ``(M_b, 3)`` (sizes may differ, may be empty) or a ``(B, M, 3)`` tensor.
         eps_mm: distance threshold in mm; ``None`` keeps every pair.
         reduction: ``"sum"`` (eq. 7: sum over valid landmarks) or ``"mean"`` (mean over valid landmarks).
+        mask: optional ``(B, L)`` bool; landmarks where it is False are excluded (e.g. not visible).
 
     Returns:
         ``loss`` ``(B,)`` and ``valid`` ``(B, L)`` bool (which pairs were used).
@@ -144,6 +145,8 @@ def landmark_chamfer(landmarks: Tensor, clouds: Tensor | Sequence[Tensor], eps_m
     valid = torch.tensor(nonempty, device=landmarks.device)[:, None].expand_as(d2)
     if eps_mm is not None:
         valid = valid & (d2.detach() <= float(eps_mm) ** 2)
+    if mask is not None:
+        valid = valid & mask.to(device=valid.device, dtype=torch.bool)
     loss = torch.where(valid, d2, torch.zeros_like(d2)).sum(-1)
     if reduction == "mean":
         loss = loss / valid.sum(-1).clamp_min(1).to(loss.dtype)

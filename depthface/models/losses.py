@@ -98,16 +98,18 @@ def loss_pose_supervised(q_pred: Tensor, t_pred: Tensor, q_true: Tensor, t_true:
     return Fn.smooth_l1_loss(diff, torch.zeros_like(diff), reduction="none").sum(-1).mean()
 
 
-def loss_pose_landmark_chamfer(landmarks_posed: Tensor, clouds: list[Tensor], eps_mm: float = 30.0) -> tuple[Tensor, Tensor]:
+def loss_pose_landmark_chamfer(landmarks_posed: Tensor, clouds: list[Tensor], eps_mm: float = 30.0,
+                               mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Eq. 7: ``L_P^t = sum_i min_v ||v - Phi(l_i)||^2`` over landmarks whose nearest point is within eps.
 
     Args:
         landmarks_posed: ``(B, L, 3)`` reference-face landmarks moved by the predicted pose (mm).
         clouds: ``B`` point clouds ``(M_b, 3)`` of the target frames (mm).
         eps_mm: matches farther than this (Euclidean, mm) are noise and excluded (paper: 30 mm).
+        mask: optional ``(B, L)`` landmarks to use (default all, as in the paper).
 
     Returns:
         ``(loss, valid)``: the batch mean of the per-frame sums, and ``(B, L)`` which matches counted.
     """
-    per_frame, valid = landmark_chamfer(landmarks_posed, clouds, eps_mm=eps_mm)
+    per_frame, valid = landmark_chamfer(landmarks_posed, clouds, eps_mm=eps_mm, mask=mask)
     return per_frame.mean(), valid

@@ -41,6 +41,9 @@ class PoseTrainConfig:
     #: weight of eq. 6 on source batches during stage 2 (0 = the paper: eq. 7 only)
     stage2_source_weight: float = 0.0
     max_cloud_points: int = 8192
+    #: use in eq. 7 only the landmarks whose surface faces the camera under the predicted pose (the paper
+    #: uses all 68; at large yaw the occluded side's landmarks match cheek and hair points within eps)
+    visible_landmarks_only: bool = False
     seed: int = 0
     workers: int = 0
 
@@ -49,6 +52,23 @@ def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -
     """``Phi(l)``: reference landmarks ``(L, 3)`` (head frame) moved by ``(q (B,4), t (B,3))`` -> ``(B, L, 3)``."""
     R = quaternion_to_matrix(q)
     return torch.einsum("bij,lj->bli", R, reference) + t[:, None, :]
+
+
+def landmark_normals(model: MorphableModel) -> torch.Tensor:
+    """Outward unit normals ``(68, 3)`` of the mean face at its landmarks (head frame)."""
+    v = model.mean.double()
+    f = model.triangles.long()
+    fn = torch.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]], dim=-1)
+    vn = torch.zeros_like(v).index_add_(0, f.reshape(-1), fn.repeat_interleave(3, 0))
+    return torch.nn.functional.normalize(vn[model.landmarks68.long()], dim=-1).float()
+
+
+def visible_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+    """``(B, L)`` True where a posed landmark's surface faces the camera: ``(R n) . (R l + t) < 0``."""
+    R = quaternion_to_matrix(q.detach())
+    n = torch.einsum("bij,lj->bli", R, normals)
+    p = torch.einsum("bij,lj->bli", R, reference) + t.detach()[:, None, :]
+    return (n * p).sum(-1) < 0
 
 
 def pose_targets(batch: dict[str, torch.Tensor], device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,6 +108,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     net = DAPoseNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     reference = model.landmarks(model.mean[None])[0].to(device).float()
+    normals = landmark_normals(model).to(device)
     state = {"epoch": 0, "history": []}
     ckpt_path = run / "checkpoint.pt"
     if ckpt_path.exists():
@@ -126,8 +147,10 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                 valid = torch.ones(())
             else:
                 clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
-                lm = posed_landmarks(q, t + batch["crop_centre"].to(device).float(), reference)
-                loss, v = loss_pose_landmark_chamfer(lm, clouds, cfg.eps_mm)
+                t_abs = t + batch["crop_centre"].to(device).float()
+                lm = posed_landmarks(q, t_abs, reference)
+                mask = visible_landmarks(q, t_abs, reference, normals) if cfg.visible_landmarks_only else None
+                loss, v = loss_pose_landmark_chamfer(lm, clouds, cfg.eps_mm, mask)
                 valid = v.float().mean()
                 if src_iter is not None:
                     sb = next(src_iter, None)
