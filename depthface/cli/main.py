@@ -132,6 +132,7 @@ def train_pose_cmd(
     batch_size: int = 16,
     lr: float = 1e-4,
     stage2_source_weight: float = typer.Option(0.0, help="eq. 6 weight on source batches in stage 2 (paper: 0)"),
+    visible_landmarks_only: bool = typer.Option(False, help="eq. 7 on landmarks facing the camera only (paper: all)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -144,7 +145,8 @@ def train_pose_cmd(
     if stage not in ("1", "2", "both"):
         raise DepthfaceError(f"--stage must be 1, 2 or both, got {stage!r}")
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, lr=lr,
-                          stage2_source_weight=stage2_source_weight, seed=seed, workers=workers)
+                          stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only,
+                          seed=seed, workers=workers)
     run = train_pose(source, target, out, cfg, load_face_model(face_model), stage=stage, device=device)
     typer.echo(f"trained pose network: {run / 'checkpoint.pt'}")
 
