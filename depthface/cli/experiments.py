@@ -150,6 +150,7 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
     test = SourceDataset(tgt, "test")
     rng = np.random.default_rng(seed)
     sample30 = sorted(rng.choice(len(test), size=min(baseline_frames, len(test)), replace=False).tolist())
+    shown = torch.utils.data.default_collate([test[i] for i in sample30[:3]])  # the pictured samples, read once
     results, per_sample, meshes = {}, {}, {}
     for name, cfg in runs.items():
         run = out / ("run_" + "".join(ch if ch.isalnum() else "_" for ch in name))
@@ -160,14 +161,12 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
                          "lambda1": cfg.lambda1, "lambda2": cfg.lambda2}
         per_sample[name] = [errs[i]["mean_squared_mm2"] for i in sample30]
         with torch.no_grad():
-            batch = {k: torch.stack([test[i][k] for i in sample30[:3]]) for k in ("position", "crop_centre", "crop_intrinsics")}
-            meshes[name] = face_vertices(model, net(network_input(batch, "cpu"))).numpy()
+            meshes[name] = face_vertices(model, net(network_input(shown, "cpu"))).numpy()
     errs, spf, fit_meshes = shape_baseline_on_dataset(test, model, sample30)
     results["3DMM fit"] = {**summarize_shape(errs), "ms_per_frame": spf * 1e3, "note": f"on {len(sample30)} samples"}
     per_sample["3DMM fit"] = [e["mean_squared_mm2"] for e in errs]
     meshes["3DMM fit"] = np.stack(fit_meshes[:3])
-    true = model.vertices(torch.stack([test[i]["identity"] for i in sample30[:3]]),
-                          torch.stack([test[i]["expression"] for i in sample30[:3]])).numpy()
+    true = model.vertices(shown["identity"], shown["expression"]).numpy()
     tri = model.triangles.numpy()
     mean = model.mean.double().numpy()
     fills = hole_fills(mean, tri, mean[model.landmarks68.numpy()])

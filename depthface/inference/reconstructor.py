@@ -111,22 +111,21 @@ class Reconstructor:
             raise DepthfaceError(f"unknown backend {backend!r}; use torch or onnx")
         return cls(pose_net, shape_net, model, device, **kwargs)
 
-    def _pose(self, prep: Preprocessed) -> tuple[np.ndarray, np.ndarray]:
-        x = normalize_position(prep.position[None].to(self.device),
-                               torch.as_tensor(prep.crop_centre, dtype=torch.float32)[None].to(self.device),
-                               torch.as_tensor(prep.crop_intrinsics_array, dtype=torch.float32)[None].to(self.device))
+    def _input(self, prep: Preprocessed) -> torch.Tensor:
+        """The normalised ``(1, 3, 160, 160)`` network input of a preprocessed frame."""
+        return normalize_position(prep.position[None].to(self.device),
+                                  torch.as_tensor(prep.crop_centre, dtype=torch.float32)[None].to(self.device),
+                                  torch.as_tensor(prep.crop_intrinsics_array, dtype=torch.float32)[None].to(self.device))
+
+    def _pose(self, prep: Preprocessed, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
             q, t = self.pose_net(x)
-        q = q[0].double().cpu()
-        return q.numpy(), prep.crop_centre + t[0].double().cpu().numpy()
+        return q[0].double().cpu().numpy(), prep.crop_centre + t[0].double().cpu().numpy()
 
-    def _shape(self, prep: Preprocessed) -> np.ndarray:
+    def _shape(self, x: torch.Tensor) -> np.ndarray:
         v = self._mean.copy()
         if self.shape_net is None:
             return v
-        x = normalize_position(prep.position[None].to(self.device),
-                               torch.as_tensor(prep.crop_centre, dtype=torch.float32)[None].to(self.device),
-                               torch.as_tensor(prep.crop_intrinsics_array, dtype=torch.float32)[None].to(self.device))
         with torch.inference_mode():
             d = self.shape_net(x)[0].double().cpu().numpy()
         v[self._regressed] += d
@@ -152,14 +151,16 @@ class Reconstructor:
             prep = preprocess(depth, intrinsics, centre, source=source)
         except HeadNotFoundError as e:
             return Result(False, str(e))
-        q, t = self._pose(prep)
+        x = self._input(prep)
+        q, t = self._pose(prep, x)
         first_source = prep.centre_source
         for _ in range(self.refine_steps):
             prep = refine(prep, depth, intrinsics, t)
-            q, t = self._pose(prep)
+            x = self._input(prep)
+            q, t = self._pose(prep, x)
         R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
         ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
-        head = self._shape(prep)
+        head = self._shape(x)  # the refined crop's input, computed once for pose and shape
         cam = head @ R.T + t
         lm_ids = self.face_model.landmarks68.cpu().numpy()
         lm3 = cam[lm_ids]

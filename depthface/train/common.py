@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from depthface.errors import DepthfaceError, InputError
 from depthface.models.normalize import network_input  # noqa: F401  (re-exported for the trainers)
