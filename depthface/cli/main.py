@@ -181,28 +181,72 @@ def train_shape_cmd(
 @eval_app.command("pose")
 def eval_pose_cmd(
     ckpt: Path = typer.Option(..., help="pose run directory or checkpoint file"),
-    data: Path = typer.Option(..., help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
-    split: str = typer.Option("test", help="train, val, test or all"),
+    data: Optional[Path] = typer.Option(None, help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
+    biwi: Optional[Path] = typer.Option(None, help="a Biwi Kinect Head Pose copy (folder holding hpdb/)"),
+    ict3dhp: Optional[Path] = typer.Option(None, help="an ICT-3DHP copy (one folder per sequence)"),
+    split: Optional[str] = typer.Option(None, help="--data: train, val, test (default) or all; "
+                                                   "--biwi: group1 (default), group2 or all; --ict3dhp: all"),
+    gt_crop: bool = typer.Option(False, help="real data: crop around the ground-truth head centre instead of the "
+                                             "automatic head localisation (POSEidon's protocol)"),
+    limit: Optional[int] = typer.Option(None, help="real data: evaluate this many frames spread over the split"),
     out: Optional[Path] = typer.Option(None, help="where to write metrics.json, frames.csv and plots"),
     batch_size: int = 64,
     workers: int = 0,
     device: str = "auto",
+    face_model: Optional[Path] = typer.Option(None, help="face model the network was trained with"),
 ) -> None:
-    """MAE of yaw, pitch, roll (and translation error) of a pose network on a labelled dataset."""
+    """MAE of yaw, pitch, roll (and translation error) of a pose network on labelled frames."""
     import json
 
     from depthface.evaluation.pose import plot_pose_errors, pose_errors, predict_pose_dataset, summarize, write_pose_csv
-    from depthface.synth.datasets import SourceDataset
     from depthface.train.common import pick_device
     from depthface.train.pose import load_pose_net
 
+    chosen = [name for name, v in (("--data", data), ("--biwi", biwi), ("--ict3dhp", ict3dhp)) if v is not None]
+    if len(chosen) != 1:
+        raise DepthfaceError("give exactly one of --data, --biwi, --ict3dhp")
     dev = pick_device(device)
+    run_dir = Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
+    if data is None:
+        import numpy as np
+
+        from depthface.inference import Reconstructor
+        from depthface.inference.evaluate import REAL_SPLITS, evaluate_real_pose, open_real_split, write_real_pose_csv
+
+        kind, root = ("biwi", biwi) if biwi is not None else ("ict3dhp", ict3dhp)
+        split = split or REAL_SPLITS[kind][0]
+        frames, indices = open_real_split(kind, root, split)
+        if limit is not None:
+            if limit < 1:
+                raise DepthfaceError(f"--limit must be at least 1, got {limit}")
+            indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
+        rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev)
+        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop)
+        s = ev.summary()
+        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else ''}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
+        write_real_pose_csv(out / "frames.csv", ev)
+        plot_pose_errors(out / "error_vs_angle.png", {"network": ev.errors()})
+        left_out = len(ev.status) - s["frames"]
+        typer.echo(f"crops: {ev.crop}; {s['frames']} of {len(ev.status)} frames of {kind} {split} evaluated"
+                   + (f" ({ev.counts['no head']} without a head found, {ev.counts['unreadable']} unreadable: "
+                      f"see frames.csv)" if left_out else ""))
+        typer.echo(f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
+                   f"translation {s['translation_mm']:.1f} mm (to the dataset's own head centre); "
+                   f"{1000 * s['seconds_per_frame']:.1f} ms/frame; wrote {out}")
+        return
+    from depthface.synth.datasets import SourceDataset
+
+    split = split or "test"
+    if gt_crop or limit is not None:
+        raise DepthfaceError("--gt-crop and --limit apply to --biwi/--ict3dhp; a depthface dataset has stored crops")
     net, _ = load_pose_net(ckpt, dev)
     ds = SourceDataset(data, None if split == "all" else split)
     pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
     e = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
     s = summarize(e)
-    out = out or Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent) / f"eval_{Path(data).name}_{split}"
+    out = out or run_dir / f"eval_{Path(data).name}_{split}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
     write_pose_csv(out / "frames.csv", pred["index"], e)
