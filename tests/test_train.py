@@ -59,6 +59,27 @@ def test_pose_resume_equals_uninterrupted(tmp_path, domains, model):
     assert [h["stage"] for h in hist] == [1, 1, 2] and 0 < hist[-1]["valid_landmarks"] <= 1
 
 
+def test_pose_stage1_anchor_resumes_exactly_and_needs_stage1(tmp_path, domains, model):
+    """The stage-2 anchor's teacher is the in-memory stage-1 copy in one run and stage1.pt after a resume
+    mid stage 2: both give the same weights; the anchor changes training; without stage 1 it is refused."""
+    from dataclasses import replace
+
+    from depthface.errors import DepthfaceError
+
+    src, tgt = domains
+    cfg = replace(POSE, epochs2=2, stage2_anchor_weight=10.0)
+    full = train_pose(src, tgt, tmp_path / "full", cfg, model, progress=False)
+    part = train_pose(src, tgt, tmp_path / "part", cfg, model, progress=False, stop_after_epochs=3)
+    assert load_checkpoint(part)["epoch"] == 3
+    train_pose(src, tgt, tmp_path / "part", cfg, model, progress=False)
+    assert same_weights(full / "checkpoint.pt", part / "checkpoint.pt")
+    plain = train_pose(src, tgt, tmp_path / "plain", replace(cfg, stage2_anchor_weight=0.0), model, progress=False)
+    assert same_weights(full / "stage1.pt", plain / "stage1.pt")
+    assert not same_weights(full / "checkpoint.pt", plain / "checkpoint.pt")
+    with pytest.raises(DepthfaceError, match="stage both"):
+        train_pose(None, tgt, tmp_path / "m2", cfg, model, stage="2", progress=False)
+
+
 def test_pose_refuses_other_settings_in_a_run(tmp_path, domains, model):
     from depthface.errors import DepthfaceError
 

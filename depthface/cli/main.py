@@ -133,6 +133,8 @@ def train_pose_cmd(
     lr: float = 1e-4,
     stage2_source_weight: float = typer.Option(0.0, help="eq. 6 weight on source batches in stage 2 (paper: 0)"),
     visible_landmarks_only: bool = typer.Option(False, help="eq. 7 on landmarks facing the camera only (paper: all)"),
+    stage2_anchor_weight: float = typer.Option(0.0, help="stage 2: eq. 6 toward the frozen stage-1 network's "
+                                                         "prediction on the same target frame (paper: 0)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -146,7 +148,7 @@ def train_pose_cmd(
         raise DepthfaceError(f"--stage must be 1, 2 or both, got {stage!r}")
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, lr=lr,
                           stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only,
-                          seed=seed, workers=workers)
+                          stage2_anchor_weight=stage2_anchor_weight, seed=seed, workers=workers)
     run = train_pose(source, target, out, cfg, load_face_model(face_model), stage=stage, device=device)
     typer.echo(f"trained pose network: {run / 'checkpoint.pt'}")
 
@@ -274,6 +276,8 @@ def experiment_pose_table(
     icp_frames: int = 300,
     stage2_source_weight: float = typer.Option(0.0, help="eq. 6 on source batches during stage 2 (paper: 0)"),
     visible_landmarks_only: bool = typer.Option(False, help="eq. 7 on landmarks facing the camera only (paper: all)"),
+    stage2_anchor_weight: float = typer.Option(0.0, help="Model-3's stage 2: eq. 6 toward the frozen stage-1 "
+                                                         "network on the same target frame (paper: 0)"),
 ) -> None:
     """Table 5 on our domains: Model-1/2/3 and the ICP baseline on simulated-Kinect frames of unseen identities."""
     from depthface.cli.experiments import pose_table
@@ -281,7 +285,7 @@ def experiment_pose_table(
 
     pose_table(out, load_face_model(), source_frames, target_frames, epochs1, epochs2, preset, seed=seed,
                workers=workers, device=device, icp_frames=icp_frames, stage2_source_weight=stage2_source_weight,
-               visible_landmarks_only=visible_landmarks_only)
+               visible_landmarks_only=visible_landmarks_only, stage2_anchor_weight=stage2_anchor_weight)
     typer.echo(f"wrote {out / 'table.md'}")
 
 

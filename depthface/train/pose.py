@@ -4,6 +4,7 @@ Adam at lr 1e-4, alpha = 350, eps = 30 mm, target frames reused 3 times per epoc
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +45,10 @@ class PoseTrainConfig:
     #: use in eq. 7 only the landmarks whose surface faces the camera under the predicted pose (the paper
     #: uses all 68; at large yaw the occluded side's landmarks match cheek and hair points within eps)
     visible_landmarks_only: bool = False
+    #: weight of the stage-1 anchor in stage 2 (0 = the paper): eq. 6 between the network's prediction and
+    #: its frozen stage-1 copy's on the same target frame (Learning without Forgetting). Eq. 7 constrains
+    #: yaw weakly (a head is near a sphere about its centre), the anchor keeps what stage 1 learnt there.
+    stage2_anchor_weight: float = 0.0
     seed: int = 0
     workers: int = 0
 
@@ -100,6 +105,8 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         raise DepthfaceError("stage 1 needs --source (a labelled synthetic dataset)")
     if e2 and target is None:
         raise DepthfaceError("stage 2 needs --target (an unlabelled target dataset)")
+    if cfg.stage2_anchor_weight and not (e1 and e2):
+        raise DepthfaceError("--stage2-anchor-weight anchors stage 2 to the stage-1 network: use --stage both")
     src = SourceDataset(source, "train") if source is not None and (e1 or cfg.stage2_source_weight) else None
     tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and e2 else None
 
@@ -122,6 +129,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     writer = SummaryWriter(str(run / "tb")) if dd.main else None
     total = e1 + e2
     done_now = 0
+    teacher = None
     for epoch in range(state["epoch"], total):
         if stop_after_epochs is not None and done_now >= stop_after_epochs:
             break
@@ -130,6 +138,8 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         ds = src if stage_now == 1 else tgt
         sampler = EpochSampler(len(ds), cfg.seed * 7919 + epoch, dd.rank, dd.world)
         loader = make_loader(ds, cfg.batch_size, sampler, cfg.workers)
+        if stage_now == 2 and cfg.stage2_anchor_weight and teacher is None:
+            teacher = _frozen_stage1(net, run, epoch == e1, device)
         src_iter = None
         if stage_now == 2 and cfg.stage2_source_weight > 0 and src is not None:
             src_iter = iter(make_loader(src, cfg.batch_size, EpochSampler(len(src), cfg.seed * 31 + epoch, dd.rank, dd.world)))
@@ -152,6 +162,10 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                 mask = visible_landmarks(q, t_abs, reference, normals) if cfg.visible_landmarks_only else None
                 loss, v = loss_pose_landmark_chamfer(lm, clouds, cfg.eps_mm, mask)
                 valid = v.float().mean()
+                if teacher is not None:
+                    with torch.no_grad():
+                        q_teacher, t_teacher = teacher(x)
+                    loss = loss + cfg.stage2_anchor_weight * loss_pose_supervised(q, t, q_teacher, t_teacher, cfg.alpha)
                 if src_iter is not None:
                     sb = next(src_iter, None)
                     if sb is None:  # the source set is smaller than 3x the target: start it again
@@ -190,6 +204,13 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     if writer is not None:
         writer.close()
     return run
+
+
+def _frozen_stage1(net: DAPoseNet, run: Path, at_transition: bool, device: str) -> DAPoseNet:
+    """The stage-1 network, frozen in eval mode: a copy of ``net`` when stage 2 starts now, else (a resumed
+    run) ``run/stage1.pt``."""
+    teacher = copy.deepcopy(net) if at_transition else load_pose_net(run / "stage1.pt", device)[0]
+    return teacher.eval().requires_grad_(False)
 
 
 def load_pose_net(ckpt: str | Path, device: str = "cpu") -> tuple[DAPoseNet, dict]:
