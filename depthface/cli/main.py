@@ -289,6 +289,21 @@ def experiment_pose_table(
     typer.echo(f"wrote {out / 'table.md'}")
 
 
+@experiment_app.command("pose-diagnostics")
+def experiment_pose_diagnostics(
+    run: Path = typer.Option(..., help="a finished pose-table output directory"),
+    frames: int = typer.Option(300, help="new target scenes per simulator variant"),
+    basin_frames: int = typer.Option(120, help="frames for the direct eq. 7 minimisation"),
+    workers: int = 1,
+) -> None:
+    """Domain gap by simulator component (hair, background, noise) and eq. 7 minimised per frame directly."""
+    from depthface.cli.experiments import pose_diagnostics
+    from depthface.facemodel import load_face_model
+
+    pose_diagnostics(run, load_face_model(), frames, workers=workers, basin_frames=basin_frames)
+    typer.echo(f"wrote {run / 'diagnostics.md'}")
+
+
 @experiment_app.command("shape-table")
 def experiment_shape_table(
     out: Path = typer.Option(Path("runs/shape_table"), help="output directory (every step resumes)"),
