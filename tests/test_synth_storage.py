@@ -52,6 +52,13 @@ def test_same_seed_is_byte_identical(tmp_path, model, profile, reference):
     assert (np.load(different / "chunks/00000/depth.npy") != np.load(reference / "chunks/00000/depth.npy")).any()
 
 
+def test_two_worker_processes_give_the_same_bytes(tmp_path, model, profile, reference):
+    """Worker processes are spawned (a forked child can hang in torch's inherited thread pool)."""
+    other = generate(tmp_path / "w2", profile, 3, model, SensorProfile.preset("kinect_v1"), chunk_size=CHUNK,
+                     workers=2, progress=False)
+    assert tree_files(other) == tree_files(reference)
+
+
 def test_two_shards_merge_to_single_run(tmp_path, model, profile, reference):
     for i in range(2):
         generate(tmp_path / f"s{i}", profile, 3, model, SensorProfile.preset("kinect_v1"), shard=(i, 2),

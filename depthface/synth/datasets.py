@@ -33,6 +33,7 @@ class _StoredDataset(Dataset):
 
     def __init__(self, root: str | Path, split: str | None = "train", repeat: int = 1) -> None:
         self.arrays = ChunkedArrays(root)
+        self.fields = tuple(f for f in type(self).fields if f in self.arrays.fields)  # real imports: pose labels only
         self.root = Path(root)
         self.split = split
         self.index = np.tile(self.arrays.indices(split), max(1, int(repeat)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +42,13 @@ from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_field
 from depthface.synth.sensor import simulate_kinect
 
 GENERATOR_VERSION = "1"
+#: the manifest format of an imported real dataset (``depthface data import``): crops of real frames
+#: with their pose labels, written by :mod:`depthface.cli.import_data` through :func:`write_chunk`
+REAL_FORMAT = "depthface-real"
+FORMATS = ("depthface-synth", REAL_FORMAT)
+#: arrays only imported real datasets have: 0 = crop written, 1 = no head found, 2 = unreadable frame;
+#: the frame's number in its dataset's file names
+REAL_FIELDS: dict[str, tuple[tuple[int, ...], str]] = {"status": ((), "uint8"), "frame_number": ((), "int64")}
 STREAM_SENSOR = 2
 DEFAULT_CHUNK = 256
 DEFAULT_FULL_FRAMES = 8
@@ -274,7 +282,9 @@ def generate(out: str | Path, profile: SynthProfile, seed: int, model: Morphable
             write_chunk(root, c, arrays, frames)
             bar.update(len(arrays["depth"]))
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker,
+        # spawn, not fork: a forked child inherits torch's/OpenMP's thread pools in an undefined state
+        # and can hang in its first parallel region
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                                  initargs=(model_path, profile, seed, sensor, manifest)) as pool:
             for k in pool.map(_make_and_write, [str(root)] * len(todo), todo):
                 bar.update(k)
@@ -312,9 +322,24 @@ def read_manifest(root: str | Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"manifest is unreadable: {e}", path) from None
     required = {"format", "n_frames", "chunk_size", "n_chunks", "split", "intrinsics", "face_model"}
-    if not isinstance(m, dict) or m.get("format") != "depthface-synth" or not required <= set(m):
-        raise InputError("manifest is not a depthface-synth manifest (missing keys)", path)
+    if not isinstance(m, dict) or m.get("format") not in FORMATS or not required <= set(m):
+        raise InputError("manifest is not a depthface dataset manifest (missing keys)", path)
     return m
+
+
+def stored_fields(manifest: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Name -> (per-sample shape, dtype) of every array a dataset stores.
+
+    Synthetic datasets store every label of :func:`depthface.synth.scenes.label_fields` plus the crop;
+    imported real datasets (``format: depthface-real``) list theirs in ``manifest["fields"]`` (no shape
+    labels: a real frame has none) and add :data:`REAL_FIELDS`.
+    """
+    fields = label_fields(manifest["face_model"]["identity_dim"], manifest["face_model"]["expression_dim"])
+    fields["depth"] = ((CROP_PIXELS, CROP_PIXELS), "uint16")
+    if manifest.get("format") == REAL_FORMAT:
+        fields.update(REAL_FIELDS)
+        fields = {k: v for k, v in fields.items() if k in manifest["fields"]}
+    return fields
 
 
 def verify(root: str | Path, checksums: bool = True) -> list[str]:
@@ -325,8 +350,7 @@ def verify(root: str | Path, checksums: bool = True) -> list[str]:
     except InputError as e:
         return [str(e)]
     problems = []
-    fields = label_fields(m["face_model"]["identity_dim"], m["face_model"]["expression_dim"])
-    fields["depth"] = ((CROP_PIXELS, CROP_PIXELS), "uint16")
+    fields = stored_fields(m)
     for c in range(m["n_chunks"]):
         d = root / "chunks" / f"{c:05d}"
         n = min(m["chunk_size"], m["n_frames"] - c * m["chunk_size"])
@@ -365,9 +389,7 @@ class ChunkedArrays:
         self.manifest = read_manifest(self.root)
         self.n = self.manifest["n_frames"]
         self.chunk_size = self.manifest["chunk_size"]
-        fields = label_fields(self.manifest["face_model"]["identity_dim"], self.manifest["face_model"]["expression_dim"])
-        fields["depth"] = ((CROP_PIXELS, CROP_PIXELS), "uint16")
-        self.fields = fields
+        self.fields = stored_fields(self.manifest)
         self._open: dict[tuple[int, str], np.ndarray] = {}
 
     def array(self, c: int, name: str) -> np.ndarray:
@@ -375,6 +397,9 @@ class ChunkedArrays:
         if key not in self._open:
             path = self.root / "chunks" / f"{c:05d}" / f"{name}.npy"
             n = min(self.chunk_size, self.n - c * self.chunk_size)
+            if name not in self.fields:
+                raise InputError(f"this dataset has no {name!r} array (an imported real dataset has pose labels only)",
+                                 self.root)
             shape, dtype = self.fields[name]
             try:
                 arr = np.load(path, mmap_mode="r")
@@ -397,7 +422,13 @@ class ChunkedArrays:
         return np.concatenate([np.asarray(self.array(c, name)) for c in range(self.manifest["n_chunks"])])
 
     def indices(self, split: str | None) -> np.ndarray:
-        """Sample indices whose identity belongs to ``split`` (``None``: all)."""
+        """Sample indices whose identity belongs to ``split`` (``None``: all).
+
+        An imported real dataset is one part of a protocol (e.g. Biwi Group-1's training subjects): every
+        split name selects all its frames that have a crop (``status == 0``).
+        """
+        if self.manifest["format"] == REAL_FORMAT:
+            return np.flatnonzero(self.column("status") == 0)
         if split is None:
             return np.arange(self.n)
         if split not in self.manifest["split"]:
