@@ -107,6 +107,9 @@ def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path):
                             "--limit", "2", "--out", str(tmp_path / "e2")])
     assert r.exit_code == 0, r.output
     assert "ground truth" in r.output and json.loads((tmp_path / "e2" / "metrics.json").read_text())["evaluated"] == 2
+    r = runner.invoke(app, ["data", "import", "--biwi", str(layouts[0]), "--split", "all", "--part", "test", "--gt-crop",
+                            "--out", str(tmp_path / "imp")])
+    assert r.exit_code == 0 and "5 of 5 frames cropped" in r.output, r.output
     syn = str(layouts[0].parent / "syn")
     r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), "--data", syn, "--split", "all",
                             "--out", str(tmp_path / "e3")])
@@ -118,3 +121,64 @@ def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path):
         r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), *args])
         # `depthface` (cli.main.main) prints a DepthfaceError as one "error: ..." line with exit status 2
         assert isinstance(r.exception, DepthfaceError) and "\n" not in str(r.exception), r.output
+
+
+def test_import_gt_crop_matches_the_reader_and_the_direct_evaluation(layouts, model, tmp_path):
+    """`data import --gt-crop`: crops, labels and a constant network's errors equal the per-frame path's."""
+    from depthface.cli.import_data import import_real
+    from depthface.data.preprocess import preprocess
+    from depthface.evaluation.pose import pose_errors, predict_pose_dataset
+    from depthface.synth.datasets import SourceDataset, TargetDataset
+    from depthface.synth.storage import verify
+
+    counts = import_real("biwi", layouts[0], tmp_path / "imp", "all", "test", gt_crop=True, chunk_size=2, progress=False)
+    assert counts == {"frames": 5, "cropped": 5, "no_head": 0, "unreadable": 0}
+    assert verify(tmp_path / "imp") == []
+    frames, idx = open_real_split("biwi", layouts[0], "all")
+    ds = SourceDataset(tmp_path / "imp", "test")
+    assert len(ds) == 5 and "identity" not in ds[0] and len(TargetDataset(tmp_path / "imp", "train")) == 5
+    for j, i in enumerate(idx):
+        f, item = frames[int(i)], ds[j]
+        crop = preprocess(f.depth, f.intrinsics, f.translation).crop
+        np.testing.assert_array_equal(ds.arrays.get(j, "depth"), np.rint(crop).astype(np.uint16))
+        np.testing.assert_allclose(item["translation"].numpy(), f.translation, atol=1e-3)
+        np.testing.assert_allclose(item["ypr"].numpy(), f.ypr, atol=1e-3)
+    pred = predict_pose_dataset(ConstantPose(), ds, progress=False)
+    via_import = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
+    direct = evaluate_real_pose(Reconstructor(ConstantPose(), None, model), frames, idx, gt_crop=True,
+                                progress=False).errors()
+    for k in ("yaw_err", "pitch_err", "roll_err"):
+        np.testing.assert_allclose(via_import[k], direct[k], atol=1e-3)
+    np.testing.assert_allclose(via_import["translation_err_mm"], 0.0, atol=1e-3)
+
+
+def test_import_resumes_and_skips_frames_without_a_crop(layouts, model, tmp_path):
+    import shutil
+
+    from depthface.cli.import_data import import_real
+    from depthface.errors import InputError
+    from depthface.synth.datasets import TargetDataset
+    from depthface.train.pose import PoseTrainConfig, train_pose
+
+    biwi = tmp_path / "biwi"
+    shutil.copytree(layouts[0], biwi)
+    ds = BiwiDataset(biwi)
+    write_biwi_frame(biwi / "hpdb" / ds.keys[0].sequence, 900, np.full((480, 640), 2400, np.uint16), np.eye(3),
+                     np.array([0.0, 0.0, 1000.0]))
+    broken = ds.paths(1)[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    full = import_real("biwi", biwi, tmp_path / "full", "all", chunk_size=2, progress=False)
+    assert full == {"frames": 6, "cropped": 4, "no_head": 1, "unreadable": 1}
+    part = import_real("biwi", biwi, tmp_path / "part", "all", chunk_size=2, progress=False, stop_after=1)
+    assert part["frames"] == 2
+    import_real("biwi", biwi, tmp_path / "part", "all", chunk_size=2, progress=False)
+    a = {p.relative_to(tmp_path / "full"): p.read_bytes() for p in sorted((tmp_path / "full").rglob("*")) if p.is_file()}
+    b = {p.relative_to(tmp_path / "part"): p.read_bytes() for p in sorted((tmp_path / "part").rglob("*")) if p.is_file()}
+    assert a.keys() == b.keys() and a == b
+    with pytest.raises(InputError, match="different dataset"):
+        import_real("biwi", biwi, tmp_path / "full", "all", gt_crop=True, chunk_size=2, progress=False)
+    target = TargetDataset(tmp_path / "full", "train")
+    assert len(target) == 4 and set(target[0]) == {"position", "index", "crop_centre", "crop_window", "crop_intrinsics"}
+    cfg = PoseTrainConfig(preset="tiny", epochs1=0, epochs2=1, batch_size=2, target_repeat=1, max_cloud_points=500)
+    run = train_pose(None, tmp_path / "full", tmp_path / "run", cfg, model, stage="2", progress=False)
+    assert (run / "checkpoint.pt").exists()

@@ -120,6 +120,28 @@ def data_export(
                f"to {summary.root}")
 
 
+@data_app.command("import")
+def data_import(
+    out: Path = typer.Option(..., help="depthface dataset to write (resumed if it exists)"),
+    biwi: Optional[Path] = typer.Option(None, help="a Biwi Kinect Head Pose copy (folder holding hpdb/)"),
+    ict3dhp: Optional[Path] = typer.Option(None, help="an ICT-3DHP copy (one folder per sequence)"),
+    split: Optional[str] = typer.Option(None, help="--biwi: group1 (default), group2 or all; --ict3dhp: all"),
+    part: str = typer.Option("train", help="train or test part of the split"),
+    gt_crop: bool = typer.Option(False, help="crop around the ground-truth head centre (default: localise)"),
+    chunk_size: int = typer.Option(256, help="frames per chunk"),
+) -> None:
+    """Preprocess a real dataset's frames once (localise, crop) into a depthface dataset for train --target."""
+    from depthface.cli.import_data import import_real
+    from depthface.inference.evaluate import REAL_SPLITS
+
+    if (biwi is None) == (ict3dhp is None):
+        raise DepthfaceError("give exactly one of --biwi, --ict3dhp")
+    kind, root = ("biwi", biwi) if biwi is not None else ("ict3dhp", ict3dhp)
+    counts = import_real(kind, root, out, split or REAL_SPLITS[kind][0], part, gt_crop, chunk_size)
+    typer.echo(f"wrote {out}: {counts['cropped']} of {counts['frames']} frames cropped "
+               f"({counts['no_head']} without a head found, {counts['unreadable']} unreadable)")
+
+
 @train_app.command("pose")
 def train_pose_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),

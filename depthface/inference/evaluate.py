@@ -39,18 +39,22 @@ __all__ = ["REAL_SPLITS", "RealPoseEvaluation", "open_real_split", "evaluate_rea
 REAL_SPLITS: dict[str, tuple[str, ...]] = {"biwi": ("group1", "group2", "all"), "ict3dhp": ("all",)}
 
 
-def open_real_split(kind: str, root: str | Path, split: str) -> tuple[FrameDataset, np.ndarray]:
-    """Open a real dataset and pick the test frames of a split.
+def open_real_split(kind: str, root: str | Path, split: str, part: str = "test") -> tuple[FrameDataset, np.ndarray]:
+    """Open a real dataset and pick the frames of one part of a split.
 
     Args:
         kind: ``"biwi"`` or ``"ict3dhp"``.
         root: the dataset folder (Biwi: holding ``hpdb/``; ICT-3DHP: one folder per sequence).
         split: Biwi ``group1`` (test = subjects 11 and 12), ``group2`` (a seeded random 30 % of the frames)
             or ``all``; ICT-3DHP ``all`` (the whole set is test data).
+        part: ``"test"`` or ``"train"`` (for ``all``, both are every frame: self-supervised adaptation
+            on unlabelled test frames is transductive, say so beside such numbers).
 
     Returns:
-        ``(frames, indices)``: the reader and the sorted indices of the test frames.
+        ``(frames, indices)``: the reader and the sorted indices of the frames.
     """
+    if part not in ("train", "test"):
+        raise DepthfaceError(f"part must be train or test, got {part!r}")
     if kind not in REAL_SPLITS:
         raise DepthfaceError(f"unknown real dataset {kind!r}; use biwi or ict3dhp")
     if split not in REAL_SPLITS[kind]:
@@ -58,16 +62,16 @@ def open_real_split(kind: str, root: str | Path, split: str) -> tuple[FrameDatas
     frames: FrameDataset = BiwiDataset(root) if kind == "biwi" else ICT3DHPDataset(root)
     n = len(frames)
     if split == "group1":
-        indices = biwi_group1_split(frames.subjects).test
+        chosen = getattr(biwi_group1_split(frames.subjects), part)
     elif split == "group2":
-        indices = biwi_group2_split(n).test
-    elif kind == "ict3dhp":
-        indices = ict3dhp_split(n).test
+        chosen = getattr(biwi_group2_split(n), part)
+    elif kind == "ict3dhp" and part == "test":
+        chosen = ict3dhp_split(n).test
     else:
-        indices = np.arange(n)
-    indices = np.sort(np.asarray(indices, dtype=np.int64))
+        chosen = np.arange(n)
+    indices = np.sort(np.asarray(chosen, dtype=np.int64))
     if len(indices) == 0:
-        raise InputError(f"the {split} split has no test frames here ({n} frames read)", root)
+        raise InputError(f"the {split} split has no {part} frames here ({n} frames read)", root)
     return frames, indices
 
 
