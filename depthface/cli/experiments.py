@@ -90,7 +90,8 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
     write_json(out / "results.json", {"config": meta, "results": results})
     lines = ["| model | training | pitch | yaw | roll | MAE | translation (mm) | ms/frame |", "|---|---|---|---|---|---|---|---|"]
     stage2 = "eq. 7" + (" (visible landmarks)" if visible_landmarks_only else "")
-    m3_what = f"eq. 6 then {stage2}" + (f" + {stage2_anchor_weight:g} x stage-1 anchor" if stage2_anchor_weight else "")
+    m3_what = (f"eq. 6 then {stage2}" + (f" + {stage2_source_weight:g} x eq. 6 on source" if stage2_source_weight else "")
+               + (f" + {stage2_anchor_weight:g} x stage-1 anchor" if stage2_anchor_weight else ""))
     what = {"Model-1": "eq. 6, synthetic", "Model-2": f"{stage2}, target only", "Model-3": m3_what,
             "ICP": "rigid point-to-plane ICP"}
     for name, r in results.items():
