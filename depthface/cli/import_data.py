@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,8 @@ from depthface.data.preprocess import preprocess
 from depthface.errors import InputError
 from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion
 from depthface.inference.evaluate import open_real_split
-from depthface.synth.storage import REAL_FORMAT, stored_fields, write_chunk
+from depthface.synth.storage import (REAL_FORMAT, check_existing_manifest, stored_fields, write_chunk,
+                                     write_manifest_once)
 
 __all__ = ["IMPORT_FIELDS", "import_real"]
 
@@ -124,21 +124,9 @@ def import_real(kind: str, root: str | Path, out: str | Path, split: str, part: 
     root, out = Path(root), Path(out)
     frames, indices = open_real_split(kind, root, split, part)
     manifest = _manifest(kind, root, split, part, gt_crop, frames, indices, chunk_size)
-    mpath = out / "manifest.json"
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"existing manifest is unreadable ({e}); remove the directory to start over", mpath) from None
-        if old != manifest:
-            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise InputError(f"directory holds a different dataset (differs in {', '.join(diff)}); "
-                             "use another --out or remove it", out)
+    check_existing_manifest(out, manifest)
     (out / "chunks").mkdir(parents=True, exist_ok=True)
-    if not mpath.exists():
-        tmp = out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, mpath)
+    write_manifest_once(out, manifest)
     todo = [c for c in range(manifest["n_chunks"]) if not (out / "chunks" / f"{c:05d}").exists()]
     if stop_after is not None:
         todo = todo[:stop_after]

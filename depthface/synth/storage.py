@@ -227,6 +227,30 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def check_existing_manifest(root: Path, manifest: dict) -> None:
+    """Refuse a directory that already holds another dataset (resuming needs the same manifest)."""
+    mpath = root / "manifest.json"
+    if not mpath.exists():
+        return
+    try:
+        old = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"existing manifest is unreadable ({e}); remove the directory to start over", mpath) from None
+    if old != manifest:
+        diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+        raise InputError(f"directory holds a different dataset (differs in {', '.join(diff)}); "
+                         "use another --out or remove it", root)
+
+
+def write_manifest_once(root: Path, manifest: dict) -> None:
+    """Write ``root/manifest.json`` atomically unless it exists (then it was checked equal)."""
+    mpath = root / "manifest.json"
+    if not mpath.exists():
+        tmp = root / ".manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, mpath)
+
+
 def generate(out: str | Path, profile: SynthProfile, seed: int, model: MorphableModel, sensor: object | None = None,
              shard: tuple[int, int] = (0, 1), workers: int = 1, chunk_size: int = DEFAULT_CHUNK,
              n_full_frames: int = DEFAULT_FULL_FRAMES, progress: bool = True, model_path: str | None = None,
@@ -248,24 +272,12 @@ def generate(out: str | Path, profile: SynthProfile, seed: int, model: Morphable
     """
     root = Path(out)
     manifest = make_manifest(profile, model, seed, sensor, chunk_size, n_full_frames)
-    mpath = root / "manifest.json"
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"existing manifest is unreadable ({e}); remove the directory to start over", mpath) from None
-        if old != manifest:
-            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise InputError(f"directory holds a different dataset (differs in {', '.join(diff)}); "
-                             "use another --out or remove it", root)
+    check_existing_manifest(root, manifest)
     root.mkdir(parents=True, exist_ok=True)
     (root / "chunks").mkdir(exist_ok=True)
     if profile.poses is not None:
         _atomic_save(root / "poses.npy", np.asarray(profile.poses, np.float64))
-    if not mpath.exists():
-        tmp = root / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, mpath)
+    write_manifest_once(root, manifest)
     i, n = shard
     for stale in (root / "chunks").glob(".tmp-*"):  # leftovers of an interrupted run of this shard
         if int(stale.name.split("-")[1]) % n == i:
