@@ -203,7 +203,9 @@ def test_search_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_face
     tiny = _write_ict_npz(tmp_path / "tiny.npz", tiny_face)
     monkeypatch.delenv(ENV_VAR, raising=False)
     default = resolve_face_model_path()
-    assert default.name == "ict_facekit_head.npz" and default.parent.name == "facemodels"
+    assert default.name == "ict_facekit_head.npz" and default == loaders.PACKAGED_MODEL
+    assert default.is_relative_to(Path(loaders.__file__).parent), "the default ships inside the package"
+    assert (default.parent / "ict_facekit_LICENSE.txt").is_file(), "its licence travels with it"
     assert default == loaders.default_model_candidates()[0]
     monkeypatch.setenv(ENV_VAR, str(tiny))
     assert resolve_face_model_path() == tiny

@@ -16,9 +16,11 @@ from depthface.synth.sensor import (KINECT_V1, LABEL_BODY, LABEL_HAIR, LABEL_SUB
                                     body_mesh, hair_mesh, head_window,
                                     simulate_kinect)
 
+from depthface.facemodel.loaders import PACKAGED_MODEL  # noqa: E402
+
 K = Intrinsics.preset("kinect_v1")
 IDEAL = SensorProfile.preset("ideal")
-FACE_MODEL = Path("/work/shared/facemodels/ict_facekit_head.npz")
+FACE_MODEL = PACKAGED_MODEL
 
 
 def plane_depth(n: np.ndarray, p0: np.ndarray, K_: Intrinsics = K) -> np.ndarray:

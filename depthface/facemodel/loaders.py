@@ -5,9 +5,8 @@ that does not exist is an error, never silently skipped):
 
 1. the ``path`` argument;
 2. the environment variable ``DEPTHFACE_FACE_MODEL``;
-3. the shared copy ``shared/facemodels/ict_facekit_head.npz`` next to the repository (the repository's
-   parent folder, i.e. ``Path(depthface.__file__).parents[2] / "shared" / ...``), then next to the
-   current directory's parent, then under the current directory.
+3. the copy that ships inside the package, ``depthface/facemodel/data/ict_facekit_head.npz`` (ICT-FaceKit,
+   MIT; its licence ``ict_facekit_LICENSE.txt`` and a README of its fields lie beside it).
 
 Formats, chosen by what the path is:
 
@@ -77,11 +76,11 @@ from depthface.facemodel.model import RIGID_LANDMARK_IDS, MorphableModel
 #: Environment variable naming a face model file or folder.
 ENV_VAR: str = "DEPTHFACE_FACE_MODEL"
 
-#: File name of the default model in the shared folder.
+#: File name of the default model.
 DEFAULT_MODEL_NAME: str = "ict_facekit_head.npz"
 
-#: Where the default model lives relative to the folder that holds the repository.
-SHARED_SUBPATH: Path = Path("shared") / "facemodels" / DEFAULT_MODEL_NAME
+#: The default model shipped inside the package (with its licence beside it).
+PACKAGED_MODEL: Path = Path(__file__).resolve().parent / "data" / DEFAULT_MODEL_NAME
 
 _HINT = (f"point depthface at a face model with an explicit path or the {ENV_VAR} environment variable "
          "(an ICT-FaceKit .npz or FaceXModel folder, or a Basel Face Model .mat/.h5)")
@@ -107,15 +106,8 @@ def _fail(path: str | Path | None, problem: str) -> DepthfaceError:
 
 
 def default_model_candidates() -> list[Path]:
-    """The places searched for the shared default model, in order (see the module docstring)."""
-    repo_parent = Path(__file__).resolve().parents[3]  # .../<repo>/depthface/facemodel/loaders.py
-    cwd = Path.cwd()
-    out: list[Path] = []
-    for base in (repo_parent, cwd.parent, cwd):
-        candidate = base / SHARED_SUBPATH
-        if candidate not in out:
-            out.append(candidate)
-    return out
+    """The places searched for the default model, in order (see the module docstring): the packaged copy."""
+    return [PACKAGED_MODEL]
 
 
 def resolve_face_model_path(path: str | Path | None = None) -> Path:
