@@ -158,3 +158,19 @@ def test_eq7_visibility_mask_excludes_hidden_landmarks():
     masked, valid = loss_pose_landmark_chamfer(lm, [cloud], mask=torch.tensor([[True, False]]))
     assert full.item() == pytest.approx(200.0) and masked.item() == pytest.approx(100.0)
     assert valid.tolist() == [[True, False]]
+
+
+def test_geodesic_pose_loss_known_angle_and_translation():
+    from depthface.geometry.rotations import euler_to_quaternion
+    from depthface.models.losses import loss_pose_geodesic
+
+    q0 = euler_to_quaternion(torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64))
+    q10 = euler_to_quaternion(torch.tensor([[10.0, 0.0, 0.0]], dtype=torch.float64))
+    t = torch.zeros(1, 3, dtype=torch.float64)
+    # 10 deg, weight 2: smooth L1 of 20 = 19.5; sign of q does not matter; translation 3 mm on one axis: 2.5
+    assert float(loss_pose_geodesic(q10, t, q0, t)) == pytest.approx(19.5, abs=1e-6)
+    assert float(loss_pose_geodesic(-q10, t, q0, t)) == pytest.approx(19.5, abs=1e-6)
+    assert float(loss_pose_geodesic(q0, t + torch.tensor([[3.0, 0, 0]], dtype=torch.float64), q0, t)) == pytest.approx(2.5)
+    q = q10.clone().requires_grad_(True)
+    loss_pose_geodesic(q, t, q, t).backward()
+    assert torch.isfinite(q.grad).all()

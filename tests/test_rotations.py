@@ -228,3 +228,17 @@ def test_geodesic_angle_gradient_finite_at_identity():
     R = torch.eye(3, dtype=F64).repeat(2, 1, 1).requires_grad_()
     geodesic_angle_deg(R, torch.eye(3, dtype=F64)).sum().backward()
     assert torch.isfinite(R.grad).all()
+
+
+def test_rotation_6d_round_trip_and_known_rotation():
+    from depthface.geometry.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
+
+    R = random_rotation(64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert torch.allclose(rotation_6d_to_matrix(matrix_to_rotation_6d(R)), R, atol=1e-12)
+    # 90 deg about z: first column (0, 1, 0), second column (-1, 0, 0); unnormalised, non-orthogonal input
+    d6 = torch.tensor([0.0, 2.0, 0.0, -1.0, 0.5, 0.0], dtype=torch.float64)
+    Rz = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=torch.float64)
+    assert torch.allclose(rotation_6d_to_matrix(d6), Rz, atol=1e-12)
+    assert torch.allclose(matrix_to_rotation_6d(Rz), torch.tensor([0.0, 1, 0, -1, 0, 0], dtype=torch.float64))
+    with pytest.raises(ValueError):
+        rotation_6d_to_matrix(torch.zeros(5))

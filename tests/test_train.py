@@ -130,3 +130,28 @@ def test_pose_stage2_with_source_mixing_runs(tmp_path, domains, model):
     run = train_pose(src, tgt, tmp_path / "mix", cfg, model, progress=False)
     hist = load_checkpoint(run)["history"]
     assert [h["stage"] for h in hist] == [1, 2] and all(h["loss"] > 0 for h in hist)
+
+
+def test_pose_beyond_paper_options_resume_exactly_and_keep_epochs(tmp_path, domains, model):
+    """6D rotations, geodesic loss, cosine schedule, augmentation, two sources: resumable bit for bit."""
+    src, tgt = domains
+    cfg = PoseTrainConfig(preset="tiny", epochs1=2, epochs2=0, batch_size=8, rotation="6d", rotation_loss="geodesic",
+                          lr_schedule="cosine", lr=1e-3, augment=True, keep_epochs=True, source_limit=24)
+    full = train_pose([src, tgt], None, tmp_path / "full", cfg, model, stage="1", progress=False)
+    train_pose([src, tgt], None, tmp_path / "part", cfg, model, stage="1", progress=False, stop_after_epochs=1)
+    train_pose([src, tgt], None, tmp_path / "part", cfg, model, stage="1", progress=False)
+    assert same_weights(full / "checkpoint.pt", tmp_path / "part" / "checkpoint.pt")
+    assert sorted(p.name for p in (full / "epochs").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
+    ck = load_checkpoint(full)
+    assert ck["net_config"]["rotation"] == "6d" and ck["model"]["head.net.2.weight"].shape[0] == 9
+    assert all(h["loss"] == h["loss"] for h in ck["history"])  # finite
+    # 2 sources cut to 24 frames each, batch 8: 6 iterations per epoch
+    assert ck["history"][0]["images_per_s"] > 0
+
+
+def test_pose_options_are_validated():
+    from depthface.errors import DepthfaceError
+
+    for bad in ({"rotation": "euler"}, {"rotation_loss": "l2"}, {"lr_schedule": "step"}):
+        with pytest.raises(DepthfaceError, match=next(iter(bad))):
+            PoseTrainConfig(**bad)

@@ -145,7 +145,8 @@ def data_import(
 @train_app.command("pose")
 def train_pose_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),
-    source: Optional[Path] = typer.Option(None, help="labelled synthetic dataset (stage 1)"),
+    source: Optional[list[Path]] = typer.Option(None, help="labelled synthetic dataset (stage 1); repeat the "
+                                                            "option to train on several (e.g. clean + simulated sensor)"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset (stage 2)"),
     stage: str = typer.Option("both", help="1 (supervised), 2 (self-supervised only) or both"),
     preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
@@ -157,6 +158,13 @@ def train_pose_cmd(
     visible_landmarks_only: bool = typer.Option(False, help="eq. 7 on landmarks facing the camera only (paper: all)"),
     stage2_anchor_weight: float = typer.Option(0.0, help="stage 2: eq. 6 toward the frozen stage-1 network's "
                                                          "prediction on the same target frame (paper: 0)"),
+    rotation: str = typer.Option("quaternion", help="rotation output: quaternion (paper) or 6d (Zhou et al. 2019)"),
+    rotation_loss: str = typer.Option("eq6", help="supervised loss: eq6 (paper) or geodesic (angle + translation)"),
+    lr_schedule: str = typer.Option("constant", help="constant (paper) or cosine (annealed over stage 1)"),
+    augment: bool = typer.Option(False, help="augment stage-1 crops on the fly: noise, dropout, occluders, "
+                                             "crop jitter (paper: off)"),
+    source_limit: int = typer.Option(0, help="use only this many frames of each source dataset (0 = all)"),
+    keep_epochs: bool = typer.Option(False, help="keep every epoch's weights in RUN/epochs/ (learning curves)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -170,8 +178,11 @@ def train_pose_cmd(
         raise DepthfaceError(f"--stage must be 1, 2 or both, got {stage!r}")
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, lr=lr,
                           stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only,
-                          stage2_anchor_weight=stage2_anchor_weight, seed=seed, workers=workers)
-    run = train_pose(source, target, out, cfg, load_face_model(face_model), stage=stage, device=device)
+                          stage2_anchor_weight=stage2_anchor_weight, rotation=rotation, rotation_loss=rotation_loss,
+                          lr_schedule=lr_schedule, augment=augment, source_limit=source_limit, keep_epochs=keep_epochs,
+                          seed=seed, workers=workers)
+    sources = None if not source else (source[0] if len(source) == 1 else list(source))
+    run = train_pose(sources, target, out, cfg, load_face_model(face_model), stage=stage, device=device)
     typer.echo(f"trained pose network: {run / 'checkpoint.pt'}")
 
 

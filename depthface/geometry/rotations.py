@@ -23,7 +23,7 @@ from torch import Tensor
 __all__ = [
     "normalize_quaternion", "quaternion_multiply", "quaternion_conjugate", "quaternion_to_matrix",
     "matrix_to_quaternion", "euler_to_matrix", "matrix_to_euler", "euler_to_quaternion", "quaternion_to_euler",
-    "geodesic_angle_deg", "random_quaternion", "random_rotation",
+    "geodesic_angle_deg", "random_quaternion", "random_rotation", "rotation_6d_to_matrix", "matrix_to_rotation_6d",
 ]
 
 
@@ -221,6 +221,33 @@ def geodesic_angle_deg(R1: Tensor, R2: Tensor) -> Tensor:
     axis = torch.stack((D[..., 2, 1] - D[..., 1, 2], D[..., 0, 2] - D[..., 2, 0], D[..., 1, 0] - D[..., 0, 1]), -1)
     sin = 0.5 * torch.linalg.vector_norm(axis, dim=-1)
     return torch.rad2deg(torch.atan2(sin, cos))
+
+
+def rotation_6d_to_matrix(d6: Tensor) -> Tensor:
+    """The continuous 6D rotation representation (Zhou et al., CVPR 2019) to rotation matrices.
+
+    ``d6 = [a1, a2]`` holds two 3-vectors, the unnormalised first and second **columns** of ``R``;
+    Gram-Schmidt makes them orthonormal and the third column is their cross product (``roma``'s
+    ``special_gramschmidt``). Differentiable everywhere except where ``a1`` and ``a2`` are parallel.
+
+    Args:
+        d6: ``(..., 6)``.
+
+    Returns:
+        ``(..., 3, 3)`` rotation matrices (determinant +1).
+    """
+    if d6.shape[-1] != 6:
+        raise ValueError(f"expected (..., 6) 6D rotations, got shape {tuple(d6.shape)}")
+    import roma
+
+    return roma.special_gramschmidt(d6.reshape(*d6.shape[:-1], 2, 3).transpose(-1, -2))
+
+
+def matrix_to_rotation_6d(R: Tensor) -> Tensor:
+    """Inverse of :func:`rotation_6d_to_matrix`: ``(..., 3, 3)`` -> ``(..., 6)``, the first two columns of ``R``."""
+    if R.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., 3, 3) matrices, got shape {tuple(R.shape)}")
+    return R[..., :, :2].transpose(-1, -2).reshape(*R.shape[:-2], 6)
 
 
 def random_quaternion(*shape: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,

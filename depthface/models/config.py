@@ -29,6 +29,9 @@ class NetConfig:
         negative_slope: of every leaky ReLU.
         r_input: ``"paper"``: R takes [F(x), z, one-hot] as the supplement says (z = 0 and the source
             one-hot at inference); ``"feature"``: R takes F(x) only.
+        rotation: the pose MLP's rotation output: ``"quaternion"`` (the paper: 4 numbers, normalised) or
+            ``"6d"`` (beyond the paper: the continuous 6D representation of Zhou et al. 2019, two matrix
+            columns orthonormalised; no sign ambiguity, no discontinuity).
     """
 
     widths: tuple[int, ...] = PAPER_WIDTHS
@@ -41,17 +44,25 @@ class NetConfig:
     negative_slope: float = 0.2
     image_size: int = 160
     r_input: str = "paper"
+    rotation: str = "quaternion"
+
+    def __post_init__(self) -> None:
+        if self.r_input not in ("paper", "feature"):
+            raise ValueError(f"r_input must be 'paper' or 'feature', got {self.r_input!r}")
+        if self.rotation not in ("quaternion", "6d"):
+            raise ValueError(f"rotation must be 'quaternion' or '6d', got {self.rotation!r}")
 
     @classmethod
-    def preset(cls, name: str, n_vertices: int = 9409) -> "NetConfig":
+    def preset(cls, name: str, n_vertices: int = 9409, **options) -> "NetConfig":
+        """The ``paper`` / ``small`` / ``tiny`` sizes; ``options`` set other fields (e.g. ``rotation="6d"``)."""
         if name == "paper":
-            return cls(n_vertices=n_vertices)
+            return cls(n_vertices=n_vertices, **options)
         if name == "small":
             return cls(widths=tuple(max(4, w // 4) for w in PAPER_WIDTHS), feature_dim=128, pose_hidden=64,
-                       shape_hidden=256, noise_dim=16, n_vertices=n_vertices)
+                       shape_hidden=256, noise_dim=16, n_vertices=n_vertices, **options)
         if name == "tiny":
             return cls(widths=tuple(max(4, w // 8) for w in PAPER_WIDTHS), feature_dim=64, pose_hidden=32,
-                       shape_hidden=64, noise_dim=8, n_vertices=n_vertices)
+                       shape_hidden=64, noise_dim=8, n_vertices=n_vertices, **options)
         raise ValueError(f"unknown network preset {name!r}; choose paper, small or tiny")
 
     def with_vertices(self, n: int) -> "NetConfig":

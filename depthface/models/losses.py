@@ -13,6 +13,7 @@ import torch.nn.functional as Fn
 from torch import Tensor
 
 from depthface.geometry.chamfer import landmark_chamfer
+from depthface.geometry.rotations import quaternion_conjugate, quaternion_multiply
 
 
 def _log_d(logit: Tensor) -> Tensor:
@@ -113,3 +114,27 @@ def loss_pose_landmark_chamfer(landmarks_posed: Tensor, clouds: list[Tensor], ep
     """
     per_frame, valid = landmark_chamfer(landmarks_posed, clouds, eps_mm=eps_mm, mask=mask)
     return per_frame.mean(), valid
+
+
+def loss_pose_geodesic(q_pred: Tensor, t_pred: Tensor, q_true: Tensor, t_true: Tensor,
+                       deg_weight: float = 2.0) -> Tensor:
+    """An alternative to eq. 6 (beyond the paper): the geodesic rotation error plus eq. 6's translation term.
+
+    ``L = E smoothL1(deg_weight * theta) + smoothL1(t_pred - t_true)`` with ``theta`` the angle of
+    ``R_true^T R_pred`` in **degrees**, ``2 atan2(|v|, |w|)`` of the relative quaternion (accurate for small
+    angles, blind to the sign of q). ``deg_weight = 2`` puts 1 deg about where eq. 6 with ``alpha = 350``
+    puts it (``350 * sin(0.5 deg) * 2 ~ 6`` summed over the components), so the translation weight is the same.
+
+    Args:
+        q_pred, q_true: ``(B, 4)`` unit quaternions (w first).
+        t_pred, t_true: ``(B, 3)`` translations in mm.
+
+    Returns:
+        Scalar.
+    """
+    rel = quaternion_multiply(quaternion_conjugate(q_true), q_pred)
+    vec = torch.sqrt((rel[..., 1:] ** 2).sum(-1) + 1e-12)
+    theta_deg = torch.rad2deg(2.0 * torch.atan2(vec, rel[..., 0].abs()))
+    rot = Fn.smooth_l1_loss(deg_weight * theta_deg, torch.zeros_like(theta_deg), reduction="none")
+    trans = Fn.smooth_l1_loss(t_pred, t_true, reduction="none").sum(-1)
+    return (rot + trans).mean()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from depthface.geometry.rotations import matrix_to_quaternion, rotation_6d_to_matrix
 from depthface.models.config import NetConfig
 
 
@@ -40,16 +41,22 @@ class FeatureExtractor(nn.Module):
         return self.net(x).flatten(1)
 
 
+#: the pose MLP's outputs that encode the identity rotation, per ``NetConfig.rotation``
+_IDENTITY_ROTATION = {"quaternion": [1.0, 0, 0, 0], "6d": [1.0, 0, 0, 0, 1.0, 0]}
+
+
 class PoseHead(nn.Module):
-    """The pose MLP: ``(B, feature_dim)`` -> 256 -> 7 (quaternion w-first, unnormalised; translation)."""
+    """The pose MLP: ``(B, feature_dim)`` -> 256 -> 7 (quaternion w-first, unnormalised; translation), or
+    -> 9 (6D rotation; translation) with ``cfg.rotation == "6d"``."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
+        start = _IDENTITY_ROTATION[cfg.rotation] + [0.0, 0.0, 0.0]
         self.net = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.pose_hidden), nn.LeakyReLU(cfg.negative_slope, True),
-                                 nn.Linear(cfg.pose_hidden, 7))
+                                 nn.Linear(cfg.pose_hidden, len(start)))
         with torch.no_grad():  # start at the identity rotation and zero translation
             self.net[-1].weight.mul_(0.01)
-            self.net[-1].bias.copy_(torch.tensor([1.0, 0, 0, 0, 0, 0, 0]))
+            self.net[-1].bias.copy_(torch.tensor(start))
 
     def forward(self, f: Tensor) -> Tensor:
         return self.net(f)
@@ -74,8 +81,11 @@ class DAPoseNet(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         out = self.head(self.F(x))
-        q = nn.functional.normalize(out[:, :4], dim=-1)
-        return q, out[:, 4:] * TRANSLATION_UNIT_MM
+        if self.cfg.rotation == "6d":
+            q = matrix_to_quaternion(rotation_6d_to_matrix(out[:, :6]))
+        else:
+            q = nn.functional.normalize(out[:, :4], dim=-1)
+        return q, out[:, -3:] * TRANSLATION_UNIT_MM
 
 
 class Regressor(nn.Module):

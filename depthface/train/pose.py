@@ -5,6 +5,7 @@ Adam at lr 1e-4, alpha = 350, eps = 30 mm, target frames reused 3 times per epoc
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -13,15 +14,17 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
 from depthface.errors import DepthfaceError
 from depthface.facemodel import MorphableModel
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.config import NetConfig
-from depthface.models.losses import loss_pose_landmark_chamfer, loss_pose_supervised
+from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamfer, loss_pose_supervised
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
+from depthface.train.augment import augment_batch
 from depthface.train.common import (EpochSampler, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
@@ -49,8 +52,41 @@ class PoseTrainConfig:
     #: its frozen stage-1 copy's on the same target frame (Learning without Forgetting). Eq. 7 constrains
     #: yaw weakly (a head is near a sphere about its centre), the anchor keeps what stage 1 learnt there.
     stage2_anchor_weight: float = 0.0
+    #: options beyond the paper (the paper's values are the defaults):
+    #: the pose MLP's rotation output, ``"quaternion"`` (paper) or ``"6d"`` (Zhou et al. 2019)
+    rotation: str = "quaternion"
+    #: the supervised loss: ``"eq6"`` (paper) or ``"geodesic"`` (angle in degrees + eq. 6's translation term)
+    rotation_loss: str = "eq6"
+    #: ``"constant"`` (paper) or ``"cosine"`` (annealed per iteration to 0 over stage 1; stage 2 at lr / 10)
+    lr_schedule: str = "constant"
+    #: on-the-fly augmentation of stage-1 crops (depthface.train.augment): noise, dropout, occluders, jitter
+    augment: bool = False
+    #: use only this many frames of each source dataset (0 = all; for learning curves and ablations)
+    source_limit: int = 0
+    #: keep the weights of every epoch as ``epochs/epoch_XXX.pt`` (learning curves)
+    keep_epochs: bool = False
     seed: int = 0
     workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("rotation", self.rotation, ("quaternion", "6d")),
+                                     ("rotation_loss", self.rotation_loss, ("eq6", "geodesic")),
+                                     ("lr_schedule", self.lr_schedule, ("constant", "cosine"))):
+            if value not in allowed:
+                raise DepthfaceError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _sources(source: str | Path | list | tuple | None, limit: int) -> Dataset | None:
+    """The labelled training set: one dataset, or several concatenated (e.g. clean + simulated-sensor
+    frames), each cut to its first ``limit`` training frames when ``limit > 0``."""
+    if source is None:
+        return None
+    roots = list(source) if isinstance(source, (list, tuple)) else [source]
+    parts: list[Dataset] = []
+    for root in roots:
+        ds = SourceDataset(root, "train")
+        parts.append(Subset(ds, range(min(limit, len(ds)))) if limit > 0 else ds)
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -89,7 +125,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     """Train (or resume) DAPoseNet; returns the run directory.
 
     Args:
-        source: labelled synthetic dataset (stage 1; stage 2 with ``stage2_source_weight``).
+        source: labelled synthetic dataset, or a list of them (stage 1; stage 2 with ``stage2_source_weight``).
         target: unlabelled target dataset (stage 2).
         stage: ``"1"`` (source only: Model-1), ``"2"`` (target only from scratch: Model-2) or ``"both"`` (Model-3).
         stop_after_epochs: stop after this many epochs of this call (tests of interruption).
@@ -107,13 +143,14 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         raise DepthfaceError("stage 2 needs --target (an unlabelled target dataset)")
     if cfg.stage2_anchor_weight and not (e1 and e2):
         raise DepthfaceError("--stage2-anchor-weight anchors stage 2 to the stage-1 network: use --stage both")
-    src = SourceDataset(source, "train") if source is not None and (e1 or cfg.stage2_source_weight) else None
+    src = _sources(source, cfg.source_limit) if e1 or cfg.stage2_source_weight else None
     tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and e2 else None
 
-    net_cfg = NetConfig.preset(cfg.preset)
+    net_cfg = NetConfig.preset(cfg.preset, rotation=cfg.rotation)
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     net = DAPoseNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    supervised = loss_pose_geodesic if cfg.rotation_loss == "geodesic" else loss_pose_supervised
     reference = model.landmarks(model.mean[None])[0].to(device).float()
     normals = landmark_normals(model).to(device)
     state = {"epoch": 0, "history": []}
@@ -144,16 +181,22 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         if stage_now == 2 and cfg.stage2_source_weight > 0 and src is not None:
             src_iter = iter(make_loader(src, cfg.batch_size, EpochSampler(len(src), cfg.seed * 31 + epoch, dd.rank, dd.world)))
         net.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 1000003 + epoch)
+        steps = len(loader)
         sums = {"loss": 0.0, "valid": 0.0}
         n = 0
         t0 = time.perf_counter()
         bar = tqdm(loader, desc=f"pose e{epoch + 1}/{total} s{stage_now}", disable=not (progress and dd.main), leave=False)
-        for batch in bar:
+        for step, batch in enumerate(bar):
+            _set_lr(opt, cfg, epoch, step, steps, e1)
+            if stage_now == 1 and cfg.augment:
+                batch = augment_batch(batch, gen)
             x = network_input(batch, device)
             q, t = ddp(x)
             if stage_now == 1:
                 q_true, t_true = pose_targets(batch, device)
-                loss = loss_pose_supervised(q, t, q_true, t_true, cfg.alpha)
+                loss = supervised(q, t, q_true, t_true, cfg.alpha) if supervised is loss_pose_supervised \
+                    else supervised(q, t, q_true, t_true)
                 valid = torch.ones(())
             else:
                 clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
@@ -201,9 +244,26 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
             write_json(run / "history.json", state["history"])
             if state["epoch"] == e1 and e2 > 0:  # the stage-1 model (Model-1 of Table 5) is kept too
                 shutil.copyfile(run / "checkpoint.pt", run / "stage1.pt")
+            if cfg.keep_epochs:
+                (run / "epochs").mkdir(exist_ok=True)
+                shutil.copyfile(run / "checkpoint.pt", run / "epochs" / f"epoch_{state['epoch']:03d}.pt")
     if writer is not None:
         writer.close()
     return run
+
+
+def _set_lr(opt: torch.optim.Optimizer, cfg: PoseTrainConfig, epoch: int, step: int, steps: int, e1: int) -> None:
+    """The learning rate of this iteration: constant (the paper), or cosine-annealed over stage 1 (stage 2 at
+    a tenth of the base rate)."""
+    lr = cfg.lr
+    if cfg.lr_schedule == "cosine":
+        if epoch < e1:
+            progress = (epoch + step / max(steps, 1)) / max(e1, 1)
+            lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
+        else:
+            lr = cfg.lr / 10
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def _frozen_stage1(net: DAPoseNet, run: Path, at_transition: bool, device: str) -> DAPoseNet:
