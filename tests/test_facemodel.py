@@ -485,3 +485,14 @@ def test_raw_ict_official_topology_is_cropped(tmp_path: Path) -> None:
     signs = np.array([1.0, -1.0, -1.0])
     assert np.allclose(m.identity_basis[:, :, 0].numpy(), shift[:11248] * 10 * signs, atol=1e-3)
     assert m.expression_basis.abs().max() < 1e-3
+
+
+def test_displacement_basis_is_the_linear_map_of_displacements():
+    model = load_face_model()
+    g = torch.Generator().manual_seed(0)
+    ident = torch.randn(2, model.identity_dim, generator=g)
+    expr = torch.rand(2, model.expression_dim, generator=g)
+    basis = model.displacement_basis()
+    assert basis.shape == (3 * model.regressed_vertices.numel(), model.identity_dim + model.expression_dim)
+    flat = torch.cat((ident, expr), 1) @ basis.T
+    assert torch.allclose(flat.view(2, -1, 3), model.displacements(ident, expr), atol=1e-4)

@@ -155,3 +155,22 @@ def test_pose_options_are_validated():
     for bad in ({"rotation": "euler"}, {"rotation_loss": "l2"}, {"lr_schedule": "step"}):
         with pytest.raises(DepthfaceError, match=next(iter(bad))):
             PoseTrainConfig(**bad)
+
+
+def test_shape_coefficient_head_outputs_model_faces_and_resumes(tmp_path, domains, model):
+    """R's coefficient head: its output is basis @ coefficients, a face of the model; training resumes exactly."""
+    from depthface.train.shape import load_shape_net
+
+    src, tgt = domains
+    cfg = ShapeTrainConfig(preset="tiny", epochs=2, batch_size=8, lambda1=0.0, lambda2=0.0, shape_output="coefficients")
+    full = train_shape([src, tgt], None, tmp_path / "full", cfg, model, progress=False)
+    train_shape([src, tgt], None, tmp_path / "part", cfg, model, progress=False, stop_after_epochs=1)
+    train_shape([src, tgt], None, tmp_path / "part", cfg, model, progress=False)
+    assert same_weights(full / "checkpoint.pt", tmp_path / "part" / "checkpoint.pt")
+    net, ck = load_shape_net(full)
+    k = model.identity_dim + model.expression_dim
+    assert ck["net_config"]["shape_output"] == "coefficients" and net.R.net[-1].out_features == k
+    h = torch.randn(3, net.R.net[0].in_features)
+    c = net.R.coefficients(h)
+    expected = model.displacements(c[:, :model.identity_dim], c[:, model.identity_dim:])
+    assert torch.allclose(net.R(h), expected, atol=1e-3)

@@ -189,7 +189,7 @@ def train_pose_cmd(
 @train_app.command("shape")
 def train_shape_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),
-    source: Path = typer.Option(..., help="labelled synthetic dataset"),
+    source: list[Path] = typer.Option(..., help="labelled synthetic dataset; repeat the option for several"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset"),
     preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
     epochs: int = 30,
@@ -198,6 +198,8 @@ def train_shape_cmd(
     lambda1: float = 0.03,
     lambda2: float = 0.1,
     source_limit: int = typer.Option(0, help="use only this many source frames (0 = all)"),
+    shape_output: str = typer.Option("vertices", help="R's output: vertices (paper: 3V displacements) or "
+                                                      "coefficients (the face model's, through its basis)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -208,8 +210,9 @@ def train_shape_cmd(
     from depthface.train.shape import ShapeTrainConfig, train_shape
 
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
-                           lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, seed=seed, workers=workers)
-    run = train_shape(source, target, out, cfg, load_face_model(face_model), device=device)
+                           lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
+                           seed=seed, workers=workers)
+    run = train_shape(source[0] if len(source) == 1 else list(source), target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")
 
 

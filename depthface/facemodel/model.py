@@ -389,6 +389,17 @@ class MorphableModel:
             return self.mean.new_zeros(1, index.numel(), 3)
         return offsets[:, index]
 
+    def displacement_basis(self, region: str | Tensor | Sequence[int] | None = None) -> Tensor:
+        """The linear map from ``[identity; expression]`` coefficients to flattened displacements on a region:
+        ``(3 Vr, Ki + Ke)``, rows ordered ``(v0.x, v0.y, v0.z, v1.x, ...)``, so that
+        ``(basis @ c).reshape(Vr, 3) == displacements(c[:Ki], c[Ki:])``."""
+        index = self.region_indices(region)
+        parts = [self.identity_basis[index]]
+        if self.expression_dim:
+            parts.append(self.expression_basis[index])
+        basis = torch.cat(parts, dim=2)  # (Vr, 3, K)
+        return basis.reshape(3 * index.numel(), basis.shape[2])
+
     def landmarks(self, vertices: Tensor) -> Tensor:
         """The 68 landmarks of faces: ``(..., V, 3) -> (..., 68, 3)``. Raises DepthfaceError if unknown."""
         return vertices[..., self.landmarks68.to(vertices.device), :]

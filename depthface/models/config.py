@@ -32,6 +32,11 @@ class NetConfig:
         rotation: the pose MLP's rotation output: ``"quaternion"`` (the paper: 4 numbers, normalised) or
             ``"6d"`` (beyond the paper: the continuous 6D representation of Zhou et al. 2019, two matrix
             columns orthonormalised; no sign ambiguity, no discontinuity).
+        shape_output: R's (and D_reg's) last layer: ``"vertices"`` (the paper: 3V displacements) or
+            ``"coefficients"`` (beyond the paper: ``n_coefficients`` face-model coefficients, identity then
+            expression, mapped to the 3V displacements by the model's fixed linear basis; the output stays
+            a face of the model and the head is ``3V / n_coefficients`` times smaller).
+        n_coefficients: ``Ki + Ke`` of the face model, with ``shape_output="coefficients"``.
     """
 
     widths: tuple[int, ...] = PAPER_WIDTHS
@@ -45,8 +50,14 @@ class NetConfig:
     image_size: int = 160
     r_input: str = "paper"
     rotation: str = "quaternion"
+    shape_output: str = "vertices"
+    n_coefficients: int = 0
 
     def __post_init__(self) -> None:
+        if self.shape_output not in ("vertices", "coefficients"):
+            raise ValueError(f"shape_output must be 'vertices' or 'coefficients', got {self.shape_output!r}")
+        if self.shape_output == "coefficients" and self.n_coefficients < 1:
+            raise ValueError("shape_output='coefficients' needs n_coefficients >= 1 (the face model's Ki + Ke)")
         if self.r_input not in ("paper", "feature"):
             raise ValueError(f"r_input must be 'paper' or 'feature', got {self.r_input!r}")
         if self.rotation not in ("quaternion", "6d"):

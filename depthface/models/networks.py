@@ -89,18 +89,34 @@ class DAPoseNet(nn.Module):
 
 
 class Regressor(nn.Module):
-    """``R``: [feature, z, one-hot] -> 1024 -> 3V vertex displacements ``(B, V, 3)`` in mm."""
+    """``R``: [feature, z, one-hot] -> 1024 -> 3V vertex displacements ``(B, V, 3)`` in mm.
+
+    With ``cfg.shape_output == "coefficients"`` the last layer gives ``n_coefficients`` face-model
+    coefficients and a fixed buffer ``basis (3V, n_coefficients)`` (the face model's, set by
+    :meth:`DASHapeNet.set_basis` or loaded with the weights) maps them to the displacements.
+    """
 
     def __init__(self, cfg: NetConfig, in_dim: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         if in_dim is None:
             in_dim = cfg.feature_dim + (cfg.noise_dim + cfg.domain_dim if cfg.r_input == "paper" else 0)
+        coefficients = cfg.shape_output == "coefficients"
+        out = cfg.n_coefficients if coefficients else 3 * cfg.n_vertices
         self.net = nn.Sequential(nn.Linear(in_dim, cfg.shape_hidden), nn.LeakyReLU(cfg.negative_slope, True),
-                                 nn.Linear(cfg.shape_hidden, 3 * cfg.n_vertices))
+                                 nn.Linear(cfg.shape_hidden, out))
+        if coefficients:
+            self.register_buffer("basis", torch.zeros(3 * cfg.n_vertices, cfg.n_coefficients))
+
+    def coefficients(self, h: Tensor) -> Tensor:
+        """``(B, in_dim)`` -> ``(B, n_coefficients)`` (coefficient head only)."""
+        return self.net(h)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.net(h).view(h.shape[0], -1, 3)
+        out = self.net(h)
+        if self.cfg.shape_output == "coefficients":
+            out = out @ self.basis.T
+        return out.view(h.shape[0], -1, 3)
 
 
 class Generator(nn.Module):
@@ -157,6 +173,16 @@ class DASHapeNet(nn.Module):
         self.R = Regressor(cfg)
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
+
+    def set_basis(self, basis: Tensor) -> None:
+        """Give the coefficient heads of ``R`` and ``D_reg`` the face model's displacement basis
+        ``(3V, n_coefficients)`` (:meth:`MorphableModel.displacement_basis`)."""
+        if self.cfg.shape_output != "coefficients":
+            raise ValueError("set_basis is for shape_output='coefficients'")
+        for r in (self.R, self.D.reg):
+            if tuple(basis.shape) != tuple(r.basis.shape):
+                raise ValueError(f"basis must be {tuple(r.basis.shape)}, got {tuple(basis.shape)}")
+            r.basis.copy_(basis.to(r.basis))
 
     def condition(self, f: Tensor, domain: int, noise: Tensor | None = None) -> Tensor:
         """``[F(x), z, one-hot(domain)]`` ``(B, feature + noise + domain)``; ``z = 0`` when ``noise`` is None."""

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from depthface.errors import DepthfaceError, InputError
 from depthface.models.normalize import network_input  # noqa: F401  (re-exported for the trainers)
@@ -153,3 +153,16 @@ def point_clouds(position: Tensor, max_points: int | None = None) -> list[Tensor
             p = p[:: -(-len(p) // max_points)]
         out.append(p)
     return out
+
+
+def labelled_sources(source: str | Path | list | tuple, limit: int = 0) -> Dataset:
+    """The labelled training set (``train`` split): one dataset, or several concatenated (e.g. clean +
+    simulated-sensor frames), each cut to its first ``limit`` training frames when ``limit > 0``."""
+    from depthface.synth.datasets import SourceDataset
+
+    roots = list(source) if isinstance(source, (list, tuple)) else [source]
+    parts: list[Dataset] = []
+    for root in roots:
+        ds = SourceDataset(root, "train")
+        parts.append(Subset(ds, range(min(limit, len(ds)))) if limit > 0 else ds)
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.data import ConcatDataset, Dataset, Subset
 from tqdm import tqdm
 
 from depthface.errors import DepthfaceError
@@ -25,7 +24,7 @@ from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamf
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
 from depthface.train.augment import augment_batch
-from depthface.train.common import (EpochSampler, load_checkpoint, load_network, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
 
@@ -74,19 +73,6 @@ class PoseTrainConfig:
                                      ("lr_schedule", self.lr_schedule, ("constant", "cosine"))):
             if value not in allowed:
                 raise DepthfaceError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _sources(source: str | Path | list | tuple | None, limit: int) -> Dataset | None:
-    """The labelled training set: one dataset, or several concatenated (e.g. clean + simulated-sensor
-    frames), each cut to its first ``limit`` training frames when ``limit > 0``."""
-    if source is None:
-        return None
-    roots = list(source) if isinstance(source, (list, tuple)) else [source]
-    parts: list[Dataset] = []
-    for root in roots:
-        ds = SourceDataset(root, "train")
-        parts.append(Subset(ds, range(min(limit, len(ds)))) if limit > 0 else ds)
-    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -143,7 +129,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
         raise DepthfaceError("stage 2 needs --target (an unlabelled target dataset)")
     if cfg.stage2_anchor_weight and not (e1 and e2):
         raise DepthfaceError("--stage2-anchor-weight anchors stage 2 to the stage-1 network: use --stage both")
-    src = _sources(source, cfg.source_limit) if e1 or cfg.stage2_source_weight else None
+    src = labelled_sources(source, cfg.source_limit) if e1 or cfg.stage2_source_weight else None
     tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and e2 else None
 
     net_cfg = NetConfig.preset(cfg.preset, rotation=cfg.rotation)

@@ -28,8 +28,8 @@ from depthface.facemodel import MorphableModel
 from depthface.models.config import NetConfig
 from depthface.models.losses import loss_d_adv, loss_d_adv_t, loss_d_adv_target, loss_d_reg, loss_f, loss_g, loss_r
 from depthface.models.networks import DASHapeNet
-from depthface.synth.datasets import SourceDataset, TargetDataset
-from depthface.train.common import (EpochSampler, load_checkpoint, load_network, make_loader, network_input, pick_device,
+from depthface.synth.datasets import TargetDataset
+from depthface.train.common import (EpochSampler, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     save_checkpoint, seed_epoch, write_json)
 
 SOURCE, TARGET = 0, 1
@@ -53,8 +53,15 @@ class ShapeTrainConfig:
     eq5_form: str = "text"
     #: limit source frames per epoch (ablation of the synthetic amount); 0 = all
     source_limit: int = 0
+    #: R's output (beyond the paper): ``"vertices"`` (paper: 3V displacements) or ``"coefficients"``
+    #: (the face model's identity + expression coefficients through its fixed basis)
+    shape_output: str = "vertices"
     seed: int = 0
     workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shape_output not in ("vertices", "coefficients"):
+            raise DepthfaceError(f"shape_output must be vertices or coefficients; got {self.shape_output!r}")
 
 
 def lr_at(cfg: ShapeTrainConfig, epoch: int) -> float:
@@ -68,9 +75,14 @@ class ShapeTrainer:
         self.cfg = cfg
         self.device = device
         self.face_model = model.to(device)
-        self.net_cfg = NetConfig.preset(cfg.preset, n_vertices=int(model.regressed_vertices.numel()))
+        coefficients = cfg.shape_output == "coefficients"
+        n_coeffs = model.identity_dim + model.expression_dim if coefficients else 0
+        self.net_cfg = NetConfig.preset(cfg.preset, n_vertices=int(model.regressed_vertices.numel()),
+                                        shape_output=cfg.shape_output, n_coefficients=n_coeffs)
         torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
         self.net = DASHapeNet(self.net_cfg).to(device)
+        if coefficients:
+            self.net.set_basis(self.face_model.displacement_basis())
         n = self.net
         self.opt = {name: torch.optim.Adam(getattr(n, name).parameters(), lr=cfg.lrs[0], betas=(0.5, 0.999))
                     for name in ("F", "R", "G", "D")}
@@ -168,7 +180,7 @@ class ShapeTrainer:
             o.load_state_dict(st["optimizers"][k])
 
 
-def train_shape(source: str | Path, target: str | Path | None, out: str | Path, cfg: ShapeTrainConfig,
+def train_shape(source: str | Path | list, target: str | Path | None, out: str | Path, cfg: ShapeTrainConfig,
                 model: MorphableModel, device: str | None = None, progress: bool = True,
                 stop_after_epochs: int | None = None) -> Path:
     """Train (or resume) DASHapeNet; returns the run directory (``checkpoint.pt``, ``history.json``, ``tb/``)."""
@@ -177,9 +189,7 @@ def train_shape(source: str | Path, target: str | Path | None, out: str | Path, 
     tr = ShapeTrainer(cfg, model, device)
     if tr.adapt and target is None:
         raise DepthfaceError("AR-GAN training needs --target (or set lambda1 = lambda2 = 0 for source-only)")
-    src = SourceDataset(source, "train")
-    if cfg.source_limit:
-        src.index = src.index[: cfg.source_limit]
+    src = labelled_sources(source, cfg.source_limit)
     tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and tr.adapt else None
     history: list[dict] = []
     start = 0
