@@ -174,3 +174,30 @@ def test_shape_coefficient_head_outputs_model_faces_and_resumes(tmp_path, domain
     c = net.R.coefficients(h)
     expected = model.displacements(c[:, :model.identity_dim], c[:, model.identity_dim:])
     assert torch.allclose(net.R(h), expected, atol=1e-3)
+
+
+def test_compact_checkpoint_loads_and_predicts_like_the_full_one(tmp_path, domains, model):
+    """A release checkpoint (F and R only, float16) loads into the full network and predicts within fp16 error."""
+    from depthface.train.common import compact_checkpoint, load_network
+    from depthface.models.networks import DASHapeNet
+
+    src, _ = domains
+    cfg = ShapeTrainConfig(preset="tiny", epochs=1, batch_size=8, lambda1=0.0, lambda2=0.0)
+    run = train_shape(src, None, tmp_path / "run", cfg, model, progress=False)
+    ck = load_checkpoint(run)
+    small = compact_checkpoint(ck, ("F.", "R."))
+    assert not any(k.startswith(("G.", "D.")) for k in small["model"]) and "optimizers" not in small
+    assert all(v.dtype == torch.float16 for v in small["model"].values() if v.is_floating_point())
+    torch.save(small, tmp_path / "shape.pt")
+    full, _ = load_network(run, "shape", DASHapeNet)
+    compact, _ = load_network(tmp_path / "shape.pt", "shape", DASHapeNet)
+    x = torch.rand(2, 3, 160, 160) * 2 - 1
+    with torch.no_grad():
+        a, b = full(x), compact(x)
+    assert (a - b).abs().max() < 0.05 * a.abs().max() + 1e-3
+    broken = {**small, "model": {k: v for k, v in small["model"].items() if not k.startswith("R.")}}
+    torch.save(broken, tmp_path / "broken.pt")
+    from depthface.errors import InputError
+
+    with pytest.raises(InputError, match="missing R."):
+        load_network(tmp_path / "broken.pt", "shape", DASHapeNet)

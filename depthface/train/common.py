@@ -118,11 +118,25 @@ def load_network(ckpt: str | Path, kind: str, factory, device: str = "cpu") -> t
     if ck.get("kind") != kind:
         raise InputError(f"not a {kind} checkpoint (kind={ck.get('kind')!r})", ckpt)
     net = factory(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
+    inference_only = tuple(ck.get("inference_only", ()))  # e.g. ("F.", "R."): a compact release checkpoint
     try:
-        net.load_state_dict(ck["model"])
+        missing, _ = net.load_state_dict(ck["model"], strict=not inference_only)
     except RuntimeError as e:
         raise InputError(f"weights do not fit the network ({' '.join(str(e).split())[:100]})", ckpt) from None
+    needed = [k for k in missing if k.startswith(inference_only)]
+    if needed:
+        raise InputError(f"weights do not fit the network (missing {needed[0]})", ckpt)
     return net.to(device).eval(), ck
+
+
+def compact_checkpoint(ck: dict[str, Any], modules: tuple[str, ...], half: bool = True) -> dict[str, Any]:
+    """A release checkpoint: only the inference ``modules`` (state-dict prefixes such as ``"F."``, ``"R."``) of
+    a trained checkpoint, floating-point tensors in float16 when ``half`` (loading casts them back to float32),
+    no optimiser state; the configs, history and face-model record kept. :func:`load_network` reads it."""
+    model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ck["model"].items()
+             if k.startswith(modules)}
+    keep = {k: v for k, v in ck.items() if k not in ("model", "optimizer", "optimizers")}
+    return {**keep, "model": model, "inference_only": list(modules), "half": half}
 
 
 def write_json(path: Path, obj: Any) -> None:
