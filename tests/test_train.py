@@ -147,6 +147,18 @@ def test_pose_beyond_paper_options_resume_exactly_and_keep_epochs(tmp_path, doma
     assert all(h["loss"] == h["loss"] for h in ck["history"])  # finite
     # 2 sources cut to 24 frames each, batch 8: 6 iterations per epoch
     assert ck["history"][0]["images_per_s"] > 0
+    # the learning curve evaluates each kept epoch like `eval pose` does
+    from depthface.evaluation.curves import learning_curve
+    from depthface.evaluation.pose import pose_errors, predict_pose_dataset, summarize
+    from depthface.synth.datasets import SourceDataset
+    from depthface.train.pose import load_pose_net
+
+    rows = learning_curve(full, {"target": tgt}, "pose")
+    assert [(r["epoch"], r["dataset"]) for r in rows] == [(1, "target"), (2, "target")]
+    assert 0 < rows[0]["images_seen"] < rows[1]["images_seen"]
+    assert abs(rows[0]["images_seen"] - 48) <= 1  # 6 iterations of 8 images
+    p = predict_pose_dataset(load_pose_net(full / "epochs" / "epoch_002.pt")[0], SourceDataset(tgt, None), progress=False)
+    assert rows[1]["mae"] == pytest.approx(summarize(pose_errors(p["R_pred"], p["t_pred"], p["R_true"], p["t_true"]))["mae"])
 
 
 def test_pose_options_are_validated():

@@ -325,6 +325,36 @@ def experiment_pose_table(
     typer.echo(f"wrote {out / 'table.md'}")
 
 
+@experiment_app.command("learning-curve")
+def experiment_learning_curve(
+    run: Path = typer.Option(..., help="a run trained with --keep-epochs"),
+    data: list[str] = typer.Option(..., help="LABEL=DATASET, repeatable: labelled sets of unseen identities"),
+    kind: str = typer.Option("pose", help="pose or shape"),
+    out: Optional[Path] = typer.Option(None, help="where to write curve.json and curve.png (default RUN/curve)"),
+    split: str = typer.Option("all", help="split of each set: all (default), train, val or test"),
+    face_model: Optional[Path] = None,
+) -> None:
+    """Accuracy of every epoch's weights on labelled sets: a learning curve (JSON + PNG)."""
+    from depthface.evaluation.curves import learning_curve, write_learning_curve
+    from depthface.facemodel import load_face_model
+
+    sets = {}
+    for item in data:
+        label, sep, root = item.partition("=")
+        if not sep or not label or not root:
+            raise DepthfaceError(f"--data takes LABEL=DATASET, got {item!r}")
+        sets[label] = root
+    if kind not in ("pose", "shape"):
+        raise DepthfaceError(f"--kind must be pose or shape, got {kind!r}")
+    rows = learning_curve(run, sets, kind, load_face_model(face_model) if kind == "shape" else None,
+                          None if split == "all" else split)
+    paths = write_learning_curve(out or run / "curve", rows, kind)
+    metric = "mae" if kind == "pose" else "rms_mm"
+    for r in rows:
+        typer.echo(f"epoch {r['epoch']:3d}  {r['images_seen']:9d} images  {r['dataset']:>12s}  {metric} {r[metric]:.2f}")
+    typer.echo(f"wrote {paths[0].parent}")
+
+
 @experiment_app.command("pose-diagnostics")
 def experiment_pose_diagnostics(
     run: Path = typer.Option(..., help="a finished pose-table output directory"),
