@@ -190,6 +190,21 @@ def clip_window(window: Window | None, width: int, height: int) -> Window:
     return max(0, u0), max(0, v0), min(width, u1), min(height, v1)
 
 
+def check_depth_frame(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """``depth`` as a C-contiguous float32 ``(H, W)`` array of the camera's size (a copy only when needed).
+
+    Raises:
+        InputError: wrong shape for ``intrinsics`` or a non-numeric dtype.
+    """
+    arr = np.asarray(depth)
+    shape = (intrinsics.height, intrinsics.width)
+    if arr.shape != shape:
+        raise InputError(f"depth has shape {arr.shape}, the intrinsics say {shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InputError(f"depth must be numeric, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 def _prepare(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     verts = np.asarray(vertices)
     tris = np.asarray(triangles)
