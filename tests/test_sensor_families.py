@@ -10,7 +10,7 @@ import pytest
 
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
-from depthface.synth.scene import DEFAULT_SCENE, LABEL_HAIR, SceneProfile, body_mesh, hair_mesh
+from depthface.synth.context import DEFAULT_SCENE, LABEL_HAIR, SceneProfile, body_mesh, hair_mesh
 from depthface.synth.sensor import (KINECT_V1, KINECT_V1_RANDOM, TOF_KINECT_V2, SimulationProfile, apply_sensor,
                                     sensor_input_window, simulate_frame)
 from depthface.synth.sensors import StructuredLightProfile, TimeOfFlightProfile

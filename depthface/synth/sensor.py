@@ -4,7 +4,7 @@ A :class:`SimulationProfile` names the pair (``--sensor`` picks one of :data:`SI
 :func:`simulate_frame` runs the two stages on a clean rendered subject, each a pure function of its inputs
 and an explicit ``numpy.random.Generator`` (the same generator state gives a byte-identical frame):
 
-1. :func:`~depthface.synth.scene.add_scene_context` (:mod:`depthface.synth.scene`): hair, neck and torso,
+1. :func:`~depthface.synth.context.add_scene_context` (:mod:`depthface.synth.context`): hair, neck and torso,
    a background wall and boxes, composited into the clean depth, with per-pixel labels;
 2. ``profile.sensor.measure`` (:mod:`depthface.synth.sensors`, one module per sensor family): what the
    sensor makes of that scene, e.g. Kinect v1's projector shadow, disparity noise and quantisation, or a
@@ -34,7 +34,7 @@ from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_SIZE_MM
 from depthface.synth.params import manifest_fields
 from depthface.synth.render import Window, check_depth_frame, clip_window
-from depthface.synth.scene import (DEFAULT_SCENE, LABEL_BODY, LABEL_HAIR, LABEL_NONE, LABEL_OBJECT,  # noqa: F401
+from depthface.synth.context import (DEFAULT_SCENE, LABEL_BODY, LABEL_HAIR, LABEL_NONE, LABEL_OBJECT,  # noqa: F401
                                    LABEL_SUBJECT, LABEL_WALL, SKULL_AXES_MM, SKULL_CENTRE_MM, SKULL_EXPONENT,
                                    SceneProfile, _context_local, _rotation, add_scene_context, body_mesh, box_meshes,
                                    hair_mesh, sample_wall, skull_scale)
@@ -49,7 +49,7 @@ class SimulationProfile:
 
     Args:
         name: the preset's name (written to the dataset manifest).
-        scene: the scene parameters (default :data:`~depthface.synth.scene.DEFAULT_SCENE`).
+        scene: the scene parameters (default :data:`~depthface.synth.context.DEFAULT_SCENE`).
         sensor: the measurement model (default: Kinect v1 structured light).
         randomize: ``((field, low, high), ...)``: scalar scene or sensor fields drawn uniformly per sample
             (integers rounded) before anything else -- domain randomisation, beyond the paper.

@@ -57,7 +57,7 @@ class SensorProfile:
         Args:
             depth: ``(h, w)`` float32 scene depth in mm (0 = nothing) of the pixels from ``origin`` = ``(u, v)``
                 on; it must hold the window plus :meth:`input_margin` (clipped to the image) or less of it.
-            labels: ``(h, w)`` uint8 scene labels (``depthface.synth.scene.LABEL_*``) or ``None``.
+            labels: ``(h, w)`` uint8 scene labels (``depthface.synth.context.LABEL_*``) or ``None``.
             intrinsics: the camera.
             rng: advanced by a fixed number of draws (independent of window and content).
             window: ``(u0, v0, u1, v1)`` clipped to the image.

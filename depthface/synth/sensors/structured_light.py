@@ -396,8 +396,8 @@ def _measure(src, cos2, labels, use_labels, ou, ov, out, u0, v0, u1, v1, r0, c0,
 
 @njit(cache=True, nogil=True)
 def _sensor_kernel(depth, ou, ov, labels, use_labels, out, u0, v0, u1, v1, r0, c0, r1, c1, fx, fy, cx, cy, seed, table,
-                   proj_b, scan_margin, blur_radius, jump, edge_drop, lat0, lat1, fly_p, graz50, grazw, hair_drop, hair_sigma_mm,
-                   fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin, zmax):  # pragma: no cover
+                   proj_b, scan_margin, blur_radius, jump, edge_drop, lat0, lat1, fly_p, graz50, grazw, hair_drop,
+                   hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin, zmax):  # pragma: no cover
     """All sensor effects on the window ``[u0,u1) x [v0,v1)``, written into the full frame ``out`` (uint16,
     zero on entry). ``depth`` and ``labels`` cover a box from pixel ``(ou, ov)`` that contains the working
     region ``[c0,c1) x [r0,r1)`` (window plus margin). Returns the number of invalid input pixels (NaN, inf,

@@ -1,4 +1,4 @@
-"""The scene a face model lacks: hair, neck and torso, a background wall and boxes (``SceneProfile``).
+"""Scene context, the part of a scene a face model lacks: hair, neck and torso, a background wall and boxes.
 
 :func:`add_scene_context` renders them as triangle meshes with :mod:`depthface.synth.render` (or an
 analytic plane) and composites them by z-buffer min into a clean depth frame of the subject, with a
@@ -343,7 +343,8 @@ def _box(size: np.ndarray, R: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return (s * size / 2) @ R.T + centre
 
 
-def sample_wall(head_t: np.ndarray, rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE) -> np.ndarray | None:
+def sample_wall(head_t: np.ndarray, rng: np.random.Generator,
+                profile: SceneProfile = DEFAULT_SCENE) -> np.ndarray | None:
     """A background plane ``(4,)`` ``[nx, ny, nz, d]`` (``n . p = d``, unit ``n`` facing the camera), or None.
 
     It crosses the optical axis at ``wall_distance_mm`` (at least ``wall_min_gap_mm`` behind the head) and is
