@@ -103,23 +103,26 @@ def hole_fills(mean: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray) -
     return fills
 
 
-def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[np.ndarray, float]]
-                ) -> tuple[np.ndarray, np.ndarray]:
+def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[np.ndarray, float]],
+                closed_triangles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Close a mesh's eye and mouth openings by fans (see :func:`hole_fills`).
 
     Args:
         vertices: ``(V, 3)`` head-frame vertices (mm).
         triangles: ``(T, 3)``.
         fills: from :func:`hole_fills` of the same topology.
+        closed_triangles: the triangles this function returned before for the same ``triangles`` and
+            ``fills`` (they depend on the topology only): reused instead of rebuilt.
 
     Returns:
         ``(V + n_holes, 3)`` vertices (one centre per hole) and ``(T + rim vertices, 3)`` int32 triangles.
     """
     v = len(vertices)
     centres = [vertices[loop].mean(0) + np.array([0.0, 0.0, depth]) for loop, depth in fills]
-    fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(fills)]
-    return (np.concatenate([vertices, np.array(centres).reshape(-1, 3)]),
-            np.concatenate([triangles, *fans]).astype(np.int32))
+    if closed_triangles is None:
+        fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(fills)]
+        closed_triangles = np.concatenate([triangles, *fans]).astype(np.int32)
+    return np.concatenate([vertices, np.array(centres).reshape(-1, 3)]), closed_triangles
 
 
 class SceneSampler:
@@ -150,6 +153,8 @@ class SceneSampler:
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
+        self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
+        self.closed_triangles.flags.writeable = False
 
     def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
@@ -190,9 +195,11 @@ class SceneSampler:
         """``(V, 3)`` vertices in the camera frame (mm)."""
         return self.head_vertices(scene) @ scene.rotation.T + scene.translation
 
-    def render_mesh(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-        """Camera-frame vertices ``(V + holes, 3)`` and triangles of the face with eyes and mouth closed."""
-        verts, triangles = close_holes(self.head_vertices(scene), self.triangles, self.fills)
+    def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
+        mouth closed; ``head_vertices``: the scene's :meth:`head_vertices` if already computed."""
+        hv = self.head_vertices(scene) if head_vertices is None else head_vertices
+        verts, triangles = close_holes(hv, self.triangles, self.fills, self.closed_triangles)
         return verts @ scene.rotation.T + scene.translation, triangles
 
     def render(self, scene: Scene) -> np.ndarray:

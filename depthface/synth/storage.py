@@ -37,7 +37,7 @@ from depthface.facemodel import MorphableModel, load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.synth.profiles import SynthProfile
-from depthface.synth.render import render_depth
+from depthface.synth.render import depth_to_uint16, render_depth
 from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields
 from depthface.synth.sensor import SimulationProfile, as_simulation, simulate_frame
 from depthface.synth.sensors import SensorProfile
@@ -140,13 +140,15 @@ def render_frame(sampler: SceneSampler, sensor: SimulationProfile | None, seed: 
     """
     scene = sampler.scene(index)
     k = intrinsics or sampler.profile.intrinsics
-    vertices, triangles = sampler.render_mesh(scene)
+    head = sampler.head_vertices(scene)
+    vertices, triangles = sampler.render_mesh(scene, head)
     depth = render_depth(vertices, triangles, k)
-    if sensor is not None:
+    if sensor is None:
+        frame = depth_to_uint16(depth)
+    else:
         rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_SENSOR, index]))
-        depth = simulate_frame(depth, scene.rotation, scene.translation, k, rng, sensor,
-                                head_vertices=sampler.head_vertices(scene), **({"window_mm": None} if full else {}))
-    frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
+        frame = simulate_frame(depth, scene.rotation, scene.translation, k, rng, sensor, head_vertices=head,
+                               **({"window_mm": None} if full else {}))
     return frame, scene, vertices[: len(sampler.mean)]
 
 
