@@ -165,25 +165,37 @@ class SceneSampler:
         return self._identity_cache[k]
 
     def scene(self, index: int) -> Scene:
+        """Sample ``index``'s scene."""
+        return self.scenes([index])[0]
+
+    def scenes(self, indices) -> list[Scene]:
+        """The scenes of several samples, each drawn from its own stream; their rotation matrices in one
+        batched call (the same bits as one call per sample)."""
         p = self.profile
         n_expr = len(p.expressions)
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SAMPLE, index]))
-        identity_id = (index // n_expr) % p.n_identities
-        expression_id = index % n_expr
-        alpha, _ = self.identity(identity_id)
-        beta = self.expression_weights[expression_id] * rng.uniform(0.6, 1.0)
-        if p.poses is not None:
-            ypr = p.poses[rng.integers(len(p.poses))] + rng.normal(0.0, 1.0, 3)
-        else:
-            ypr = np.array([rng.uniform(*p.pose.yaw), rng.uniform(*p.pose.pitch), rng.uniform(*p.pose.roll)])
-        z = rng.uniform(*p.pose.distance)
-        k = p.intrinsics
-        u = k.cx + rng.uniform(-1, 1) * p.pose.image_spread * k.width / 2
-        v = k.cy + rng.uniform(-1, 1) * p.pose.image_spread * k.height / 2
-        t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
-        R = euler_to_matrix(torch.as_tensor(ypr, dtype=torch.float64)).numpy()
-        crop_centre = t + rng.uniform(-p.crop_jitter_mm, p.crop_jitter_mm, 3)
-        return Scene(index, identity_id, expression_id, alpha, beta, ypr, R, t, crop_centre)
+        draws = []
+        for index in indices:
+            index = int(index)
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SAMPLE, index]))
+            identity_id = (index // n_expr) % p.n_identities
+            expression_id = index % n_expr
+            alpha, _ = self.identity(identity_id)
+            beta = self.expression_weights[expression_id] * rng.uniform(0.6, 1.0)
+            if p.poses is not None:
+                ypr = p.poses[rng.integers(len(p.poses))] + rng.normal(0.0, 1.0, 3)
+            else:
+                ypr = np.array([rng.uniform(*p.pose.yaw), rng.uniform(*p.pose.pitch), rng.uniform(*p.pose.roll)])
+            z = rng.uniform(*p.pose.distance)
+            k = p.intrinsics
+            u = k.cx + rng.uniform(-1, 1) * p.pose.image_spread * k.width / 2
+            v = k.cy + rng.uniform(-1, 1) * p.pose.image_spread * k.height / 2
+            t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
+            crop_centre = t + rng.uniform(-p.crop_jitter_mm, p.crop_jitter_mm, 3)
+            draws.append((index, identity_id, expression_id, alpha, beta, ypr, t, crop_centre))
+        if not draws:
+            return []
+        R = euler_to_matrix(torch.as_tensor(np.stack([d[5] for d in draws]), dtype=torch.float64)).numpy()
+        return [Scene(i, ii, ei, a, b, ypr, R[n], t, cc) for n, (i, ii, ei, a, b, ypr, t, cc) in enumerate(draws)]
 
     def head_vertices(self, scene: Scene) -> np.ndarray:
         """``(V, 3)`` vertices of the scene's face in the head frame (mm)."""
@@ -206,10 +218,12 @@ class SceneSampler:
         """The clean full depth frame ``(H, W)`` float32 mm of the scene's face (0 = background)."""
         return render_depth(*self.render_mesh(scene), self.profile.intrinsics)
 
-    def labels(self, scene: Scene, vertices_cam: np.ndarray) -> dict[str, np.ndarray]:
-        """The stored labels of a scene (see :func:`label_fields`) except the crop fields."""
+    def labels(self, scene: Scene, vertices_cam: np.ndarray, quaternion: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+        """The stored labels of a scene (see :func:`label_fields`) except the crop fields; ``quaternion``:
+        :func:`quaternions` of the scene if already computed."""
         k = self.profile.intrinsics
-        q = matrix_to_quaternion(torch.as_tensor(scene.rotation)).numpy()
+        q = quaternions([scene])[0] if quaternion is None else quaternion
         t = scene.translation
         return {
             "identity_id": np.int32(scene.identity_id),
@@ -223,6 +237,12 @@ class SceneSampler:
             "landmarks3d": vertices_cam[self.landmark_ids].astype(np.float32),
             "crop_centre": scene.crop_centre.astype(np.float32),
         }
+
+
+def quaternions(scenes: list[Scene]) -> np.ndarray:
+    """``(N, 4)`` float64 unit quaternions of the scenes' rotations, in one batched call (the same bits as
+    one call per scene)."""
+    return matrix_to_quaternion(torch.as_tensor(np.stack([s.rotation for s in scenes]))).numpy()
 
 
 def crop_sample(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -38,7 +38,7 @@ from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.synth.profiles import SynthProfile
 from depthface.synth.render import depth_to_uint16, render_depth
-from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields
+from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields, quaternions
 from depthface.synth.sensor import SimulationProfile, as_simulation, simulate_frame
 from depthface.synth.sensors import SensorProfile
 
@@ -124,7 +124,8 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def render_frame(sampler: SceneSampler, sensor: SimulationProfile | None, seed: int, index: int,
-                 intrinsics: Intrinsics | None = None, full: bool = False) -> tuple[np.ndarray, Scene, np.ndarray]:
+                 intrinsics: Intrinsics | None = None, full: bool = False,
+                 scene: Scene | None = None) -> tuple[np.ndarray, Scene, np.ndarray]:
     """Render sample ``index`` as a full uint16 frame (mm), exactly as the generator does.
 
     Args:
@@ -134,11 +135,12 @@ def render_frame(sampler: SceneSampler, sensor: SimulationProfile | None, seed: 
         intrinsics: camera to render with (default: the profile's).
         full: simulate the sensor over the whole image; otherwise only in the window around the head the
             crops are cut from (identical inside it, zero outside).
+        scene: ``sampler.scene(index)`` if already drawn.
 
     Returns:
         ``(frame (H, W) uint16, scene, face vertices in the camera frame (V, 3))``.
     """
-    scene = sampler.scene(index)
+    scene = sampler.scene(index) if scene is None else scene
     k = intrinsics or sampler.profile.intrinsics
     head = sampler.head_vertices(scene)
     vertices, triangles = sampler.render_mesh(scene, head)
@@ -162,12 +164,6 @@ class _Worker:
         self.seed = seed
         self.manifest = manifest
 
-    def frame(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The full frame (uint16 mm) and the labels of sample ``index``."""
-        full = index < self.manifest["n_full_frames"]
-        frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, index, full=full)
-        return frame, self.sampler.labels(scene, vertices)
-
     def chunk(self, c: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         m = self.manifest
         lo, hi = c * m["chunk_size"], min((c + 1) * m["chunk_size"], m["n_frames"])
@@ -175,8 +171,12 @@ class _Worker:
         arrays = {name: np.zeros((hi - lo, *shape), dtype) for name, (shape, dtype) in fields.items()}
         arrays["depth"] = np.zeros((hi - lo, CROP_PIXELS, CROP_PIXELS), np.uint16)
         frames: dict[int, np.ndarray] = {}
-        for i in range(lo, hi):
-            frame, labels = self.frame(i)
+        scenes = self.sampler.scenes(range(lo, hi))
+        quats = quaternions(scenes)
+        for i, scene, q in zip(range(lo, hi), scenes, quats):
+            frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, i,
+                                                  full=i < m["n_full_frames"], scene=scene)
+            labels = self.sampler.labels(scene, vertices, q)
             crop, crop_labels = crop_sample(frame, self.sampler.profile.intrinsics, labels["crop_centre"].astype(np.float64))
             arrays["depth"][i - lo] = crop
             for name, value in {**labels, **crop_labels}.items():
