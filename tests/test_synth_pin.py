@@ -55,3 +55,37 @@ def make(tmp: Path, model, profile: str, sensor: str | None) -> Path:
 @pytest.mark.parametrize("profile,sensor", list(PINNED))
 def test_dataset_bytes_are_pinned(tmp_path, model, profile, sensor):
     assert tree_digest(make(tmp_path, model, profile, sensor)) == PINNED[(profile, sensor)]
+
+
+def test_fast_paths_equal_their_numpy_and_torch_references(model):
+    """The speed-ups of the generator reproduce the straightforward computations bit for bit."""
+    import numpy as np
+    import torch
+
+    from depthface.geometry.rotations import euler_to_matrix, matrix_to_quaternion
+    from depthface.synth.context import quantile_linear, skull_scale
+    from depthface.synth.render import depth_to_uint16
+    from depthface.synth.scenes import SceneSampler, quaternions
+
+    rng = np.random.default_rng(0)
+    d = rng.uniform(-10, 70000, (64, 64)).astype(np.float32)
+    d[0, :8] = [0.5, 1.5, 2.5, -0.5, 65535.5, 65534.5, 1e9, 0.0]
+    np.testing.assert_array_equal(depth_to_uint16(d), np.clip(np.rint(d), 0, 65535).astype(np.uint16))
+    np.testing.assert_array_equal(depth_to_uint16(d.astype(np.float64)),
+                                  np.clip(np.rint(d.astype(np.float64)), 0, 65535).astype(np.uint16))
+    for n in (1, 2, 3, 10, 1001):
+        x = rng.normal(size=n)
+        for q in (0.0, 0.3, 0.5, 0.98, 1.0):
+            assert quantile_linear(x, q) == float(np.quantile(x, q))
+    P = rng.normal(0, 90, (5000, 3))
+    Q = P[P[:, 1] < 20.0]
+    dd = (Q - np.array((0.0, -15.0, -12.0))) / np.array((80.0, 97.0, 97.0))
+    f = (np.hypot(dd[:, 0], dd[:, 2]) ** 2.5 + np.abs(dd[:, 1]) ** 2.5) ** (1 / 2.5)
+    assert skull_scale(P) == float(np.quantile(f, 0.98))
+    sampler = SceneSampler(model, get_profile("syndata2").scaled(count=40), 3)
+    batch = sampler.scenes(range(20))
+    for i, sc in enumerate(batch):
+        R = euler_to_matrix(torch.as_tensor(sc.ypr, dtype=torch.float64)).numpy()
+        np.testing.assert_array_equal(sc.rotation, R)
+        np.testing.assert_array_equal(quaternions([sc])[0], matrix_to_quaternion(torch.as_tensor(R)).numpy())
+    np.testing.assert_array_equal(quaternions(batch), np.stack([quaternions([s])[0] for s in batch]))
