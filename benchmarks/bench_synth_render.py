@@ -10,30 +10,35 @@ a shared machine (the load average is recorded). Stages:
 * ``sensor_effects``: :func:`depthface.synth.sensor.apply_sensor`;
 * ``simulate_kinect``: both, as the data generator calls it;
 
-each in the default head window (:data:`DEFAULT_WINDOW_MM`, 340 mm) and on the full frame.
+each in the default head window (:data:`DEFAULT_WINDOW_MM`, 340 mm) and on the full frame; then complete
+samples per second of the whole generator in one process (``generate``: scene, render, sensor, crop, labels,
+chunk writing) for clean, ``kinect_v1``, ``tof_kinect_v2`` and ``kinect_v1_random`` frames -- and, with
+``--before DIR``, for clean and ``kinect_v1`` with an older package in the same run (runs interleaved, the
+best of ``--e2e-repeats`` kept, so that a drifting machine load hits both alike).
 
-    python benchmarks/bench_synth_render.py --frames 50 --out benchmarks/results/render.json
+    git archive e6d257f depthface | tar -x -C /tmp/before      # the code before the issue-15 speed-ups
+    python benchmarks/bench_synth_render.py --frames 50 --before /tmp/before --out benchmarks/results/render.json
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from depthface.facemodel.loaders import PACKAGED_MODEL
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.render import render_depth
 from depthface.synth.sensor import (DEFAULT_WINDOW_MM, KINECT_V1, _rotation, add_scene_context, apply_sensor,
                                     head_window,
                                     sensor_input_window, simulate_kinect)
-
-FACE_MODEL = Path("/work/shared/facemodels/ict_facekit_head.npz")
 
 
 def load_head(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +50,35 @@ def load_head(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 REPEATS = 3
+
+_E2E = """
+import sys, tempfile, time
+from pathlib import Path
+from depthface.facemodel import load_face_model
+from depthface.synth.profiles import get_profile
+from depthface.synth.sensor import SensorProfile
+from depthface.synth.storage import generate
+name, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
+m = load_face_model(model)
+sensor = None if name == "clean" else SensorProfile.preset(name)
+with tempfile.TemporaryDirectory() as tmp:
+    generate(Path(tmp) / "warm", get_profile("syndata2").scaled(count=8), 1, m, sensor, chunk_size=8, progress=False)
+    t0, c0 = time.perf_counter(), time.process_time()
+    generate(Path(tmp) / "d", get_profile("syndata2").scaled(count=n), 0, m, sensor, progress=False)
+    print(n / (time.perf_counter() - t0), n / (time.process_time() - c0))
+"""
+
+
+def e2e_rate(tree: str, sensor: str, frames: int, model: Path | None) -> tuple[float, float]:
+    """Complete samples per second of ``generate`` (syndata2, one process) with the package in ``tree``,
+    in a fresh interpreter (numba's cache warmed by a first small dataset): per wall-clock second and per
+    CPU second of the process (what one process makes on a core it has to itself; on a shared machine the
+    wall-clock rate falls with the load, the CPU rate much less)."""
+    env = {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, "-c", _E2E, sensor, str(frames), "" if model is None else str(model)],
+                         env=env, capture_output=True, text=True, check=True)
+    wall, cpu = (float(x) for x in out.stdout.strip().splitlines()[-1].split())
+    return wall, cpu
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
@@ -71,14 +105,18 @@ def main() -> None:
     ap.add_argument("--e2e-frames", type=int, default=512, help="frames generated end to end per profile")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="runs per frame and stage; the fastest is kept")
-    ap.add_argument("--model", type=Path, default=FACE_MODEL)
+    ap.add_argument("--model", type=Path, default=None, help="face model (default: the packaged one)")
+    ap.add_argument("--e2e-repeats", type=int, default=2, help="interleaved end-to-end runs per tree; best kept")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a tree holding an older depthface package to time end to end in the same run, e.g. made "
+                         "by `git archive e6d257f depthface | tar -x -C /tmp/before`")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/render.json"))
     args = ap.parse_args()
     global REPEATS
     REPEATS = max(1, args.repeats)
 
     K = Intrinsics.preset("kinect_v1")
-    V, T = load_head(args.model)
+    V, T = load_head(args.model or PACKAGED_MODEL)
     rng = np.random.default_rng(args.seed)
     poses = []
     for _ in range(args.frames):
@@ -116,27 +154,32 @@ def main() -> None:
             stages["simulate_kinect" + suffix].append(ms)
 
     # metric crop of a full frame, and the whole generator end to end (render, sensor, crop, labels, write)
-    from depthface.facemodel import load_face_model
-    from depthface.synth.profiles import get_profile
     from depthface.synth.scenes import crop_sample
-    from depthface.synth.sensor import SensorProfile
-    from depthface.synth.storage import generate
 
     frame16 = np.clip(np.rint(clean), 0, 65535).astype(np.uint16)
     stages["metric_crop"] = [timed(crop_sample, frame16, K, t)[0] for _ in range(args.frames)]
-    model = load_face_model(args.model)
-    e2e = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, sensor in (("clean", None), ("kinect_v1", SensorProfile.preset("kinect_v1"))):
-            prof = get_profile("syndata2").scaled(count=args.e2e_frames)
-            generate(Path(tmp) / f"warm_{name}", get_profile("syndata2").scaled(count=8), 1, model, sensor,
-                     chunk_size=8, progress=False)
-            t0 = time.perf_counter()
-            generate(Path(tmp) / name, prof, 0, model, sensor, progress=False)
-            e2e[name] = args.e2e_frames / (time.perf_counter() - t0)
+    trees = {"after": str(Path(__file__).resolve().parents[1])}
+    if args.before is not None:
+        trees["before"] = str(args.before)
+    e2e: dict[str, dict[str, float]] = {}
+    e2e_cpu: dict[str, dict[str, float]] = {}
+    for name in ("clean", "kinect_v1", "tof_kinect_v2", "kinect_v1_random"):
+        for _ in range(args.e2e_repeats):  # interleaved, best kept: the machine's load drifts
+            for tree, path in trees.items():
+                if tree == "before" and name not in ("clean", "kinect_v1"):
+                    continue
+                wall, cpu = e2e_rate(path, name, args.e2e_frames, args.model)
+                for table, rate in ((e2e, wall), (e2e_cpu, cpu)):
+                    row = table.setdefault(tree, {})
+                    row[name] = max(row.get(name, 0.0), rate)
 
     result = {
-        "generate_samples_per_s_one_process": e2e,
+        "generate_samples_per_s_one_process": e2e["after"],
+        "generate_samples_per_s_one_process_before": e2e.get("before"),
+        "generate_samples_per_cpu_s_one_process": e2e_cpu["after"],
+        "generate_samples_per_cpu_s_one_process_before": e2e_cpu.get("before"),
+        "e2e_frames": args.e2e_frames, "e2e_repeats": args.e2e_repeats,
+        "before_tree": None if args.before is None else str(args.before),
         "frames": args.frames, "resolution": [K.width, K.height], "triangles": int(len(T)),
         "poses": "yaw U(-75,75), pitch U(-45,45), roll U(-20,20) deg; z U(700,1300) mm; x,y +-150/+-100 mm",
         "window": f"{DEFAULT_WINDOW_MM:.0f} mm square around the head centre",
@@ -155,9 +198,12 @@ def main() -> None:
     for k in stages:
         print(f"{k:24s} {result['median_ms'][k]:10.3f} {result['p90_ms'][k]:10.3f}")
     print(f"{'render + simulate (win)':24s} {full:10.3f}   -> {1000 / full:.0f} samples/s/core")
-    for name, fps in e2e.items():
-        print(f"{'generate ' + name:24s} {1000 / fps:10.3f}   -> {fps:.0f} complete samples/s (one process: render, "
-              f"sensor, crop, labels, write)")
+    print(f"complete samples/s, one process (render, sensor, crop, labels, write; {args.e2e_frames} frames, best "
+          f"of {args.e2e_repeats}):")
+    print(f"{'':24s} " + " ".join(f"{n:>16s}" for n in e2e["after"]))
+    for label, table in (("per wall s", e2e), ("per CPU s", e2e_cpu)):
+        for tree, row in table.items():
+            print(f"{tree + ', ' + label:24s} " + " ".join(f"{row.get(n, float('nan')):16.0f}" for n in e2e["after"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -62,17 +62,16 @@ def profile_from_manifest(root: Path, manifest: dict):
 
 
 def sensor_from_manifest(root: Path, manifest: dict):
-    """The dataset's :class:`~depthface.synth.sensor.SensorProfile`, or ``None`` for a clean dataset."""
-    from depthface.synth.sensor import SensorProfile
+    """The dataset's :class:`~depthface.synth.sensor.SimulationProfile`, or ``None`` for a clean dataset."""
+    from depthface.synth.sensor import SimulationProfile
 
     spec = manifest.get("sensor")
     if spec is None:
         return None
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
     try:
-        return SensorProfile(**fields)
+        return SimulationProfile.from_manifest(spec)
     except TypeError as e:
-        raise InputError(f"sensor in the manifest does not match this version's SensorProfile ({e})",
+        raise InputError(f"sensor in the manifest does not match this version's SimulationProfile ({e})",
                          root / "manifest.json") from None
 
 

@@ -25,7 +25,9 @@ app.add_typer(eval_app, name="eval")
 def synth(
     profile: str = typer.Option("syndata2", help="syndata1 (FaceWarehouse-like), syndata2 (Biwi), syndata3 (ICT-3DHP)"),
     out: Path = typer.Option(..., help="dataset directory (resumed if it exists)"),
-    sensor: Optional[str] = typer.Option(None, help="simulate a sensor (target domain): kinect_v1"),
+    sensor: Optional[str] = typer.Option(None, help="simulate a sensor (target domain): kinect_v1, ideal, "
+                                         "tof_kinect_v2 (held-out ToF domain, Kinect v2 camera), kinect_v1_random "
+                                         "(domain randomisation, beyond the paper)"),
     count: Optional[int] = typer.Option(None, help="number of frames (a small version)"),
     scale: Optional[float] = typer.Option(None, help="scale identities and frames of the profile"),
     seed: int = typer.Option(0, help="dataset seed"),
@@ -40,14 +42,14 @@ def synth(
 
     from depthface.facemodel import load_face_model
     from depthface.synth.profiles import get_profile, read_pose_list
-    from depthface.synth.sensor import SensorProfile
+    from depthface.synth.sensor import SimulationProfile
     from depthface.synth.storage import generate, parse_shard
 
     prof = get_profile(profile).scaled(scale, count)
     if poses_from is not None:
         prof = replace(prof, poses=read_pose_list(poses_from))
     model = load_face_model(face_model)
-    sens = SensorProfile.preset(sensor) if sensor else None
+    sens = SimulationProfile.preset(sensor) if sensor else None
     root = generate(out, prof, seed, model, sens, shard=parse_shard(shard), workers=workers, chunk_size=chunk_size,
                     model_path=None if face_model is None else str(face_model))
     typer.echo(f"wrote {root} ({prof.n_frames} frames, {prof.n_identities} identities)")

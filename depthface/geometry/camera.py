@@ -36,7 +36,7 @@ class Intrinsics:
 
     @classmethod
     def preset(cls, name: str) -> "Intrinsics":
-        """A named preset: ``biwi`` / ``kinect_v1`` or ``ict3dhp``."""
+        """A named preset: ``biwi`` / ``kinect_v1``, ``ict3dhp`` or ``kinect_v2`` (and any other key of ``PRESETS``)."""
         try:
             return PRESETS[name.lower()]
         except KeyError:
@@ -79,6 +79,7 @@ PRESETS: dict[str, Intrinsics] = {
     "biwi": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
     "kinect_v1": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
     "ict3dhp": Intrinsics(535.0, 536.0, 327.0, 241.0, 640, 480),
+    "kinect_v2": Intrinsics(365.0, 365.0, 256.0, 212.0, 512, 424),  # nominal Kinect v2 / Azure Kinect NFOV depth
 }
 
 

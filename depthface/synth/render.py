@@ -190,6 +190,42 @@ def clip_window(window: Window | None, width: int, height: int) -> Window:
     return max(0, u0), max(0, v0), min(width, u1), min(height, v1)
 
 
+def check_depth_frame(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """``depth`` as a C-contiguous float32 ``(H, W)`` array of the camera's size (a copy only when needed).
+
+    Raises:
+        InputError: wrong shape for ``intrinsics`` or a non-numeric dtype.
+    """
+    arr = np.asarray(depth)
+    shape = (intrinsics.height, intrinsics.width)
+    if arr.shape != shape:
+        raise InputError(f"depth has shape {arr.shape}, the intrinsics say {shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InputError(f"depth must be numeric, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+@njit(cache=True, nogil=True)
+def _to_uint16(depth, out):  # pragma: no cover
+    flat = depth.ravel()
+    o = out.ravel()
+    for i in range(flat.shape[0]):
+        o[i] = np.uint16(min(max(np.rint(flat[i]), 0.0), 65535.0))
+
+
+def depth_to_uint16(depth: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float depth (mm) -> uint16 mm, rounded half to even and clipped to ``[0, 65535]``: exactly
+    ``np.clip(np.rint(depth), 0, 65535).astype(np.uint16)`` for finite input, in one pass."""
+    arr = np.ascontiguousarray(depth)
+    if arr.dtype == np.uint16:
+        return arr
+    if arr.dtype != np.float32 and arr.dtype != np.float64:
+        return np.clip(np.rint(arr), 0, 65535).astype(np.uint16)
+    out = np.empty(arr.shape, np.uint16)
+    _to_uint16(arr, out)
+    return out
+
+
 def _prepare(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     verts = np.asarray(vertices)
     tris = np.asarray(triangles)

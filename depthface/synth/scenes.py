@@ -103,23 +103,26 @@ def hole_fills(mean: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray) -
     return fills
 
 
-def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[np.ndarray, float]]
-                ) -> tuple[np.ndarray, np.ndarray]:
+def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[np.ndarray, float]],
+                closed_triangles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Close a mesh's eye and mouth openings by fans (see :func:`hole_fills`).
 
     Args:
         vertices: ``(V, 3)`` head-frame vertices (mm).
         triangles: ``(T, 3)``.
         fills: from :func:`hole_fills` of the same topology.
+        closed_triangles: the triangles this function returned before for the same ``triangles`` and
+            ``fills`` (they depend on the topology only): reused instead of rebuilt.
 
     Returns:
         ``(V + n_holes, 3)`` vertices (one centre per hole) and ``(T + rim vertices, 3)`` int32 triangles.
     """
     v = len(vertices)
     centres = [vertices[loop].mean(0) + np.array([0.0, 0.0, depth]) for loop, depth in fills]
-    fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(fills)]
-    return (np.concatenate([vertices, np.array(centres).reshape(-1, 3)]),
-            np.concatenate([triangles, *fans]).astype(np.int32))
+    if closed_triangles is None:
+        fans = [np.stack([np.full(len(loop), v + k), loop, np.roll(loop, -1)], 1) for k, (loop, _) in enumerate(fills)]
+        closed_triangles = np.concatenate([triangles, *fans]).astype(np.int32)
+    return np.concatenate([vertices, np.array(centres).reshape(-1, 3)]), closed_triangles
 
 
 class SceneSampler:
@@ -150,6 +153,8 @@ class SceneSampler:
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
+        self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
+        self.closed_triangles.flags.writeable = False
 
     def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
@@ -160,25 +165,37 @@ class SceneSampler:
         return self._identity_cache[k]
 
     def scene(self, index: int) -> Scene:
+        """Sample ``index``'s scene."""
+        return self.scenes([index])[0]
+
+    def scenes(self, indices) -> list[Scene]:
+        """The scenes of several samples, each drawn from its own stream; their rotation matrices in one
+        batched call (the same bits as one call per sample)."""
         p = self.profile
         n_expr = len(p.expressions)
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SAMPLE, index]))
-        identity_id = (index // n_expr) % p.n_identities
-        expression_id = index % n_expr
-        alpha, _ = self.identity(identity_id)
-        beta = self.expression_weights[expression_id] * rng.uniform(0.6, 1.0)
-        if p.poses is not None:
-            ypr = p.poses[rng.integers(len(p.poses))] + rng.normal(0.0, 1.0, 3)
-        else:
-            ypr = np.array([rng.uniform(*p.pose.yaw), rng.uniform(*p.pose.pitch), rng.uniform(*p.pose.roll)])
-        z = rng.uniform(*p.pose.distance)
-        k = p.intrinsics
-        u = k.cx + rng.uniform(-1, 1) * p.pose.image_spread * k.width / 2
-        v = k.cy + rng.uniform(-1, 1) * p.pose.image_spread * k.height / 2
-        t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
-        R = euler_to_matrix(torch.as_tensor(ypr, dtype=torch.float64)).numpy()
-        crop_centre = t + rng.uniform(-p.crop_jitter_mm, p.crop_jitter_mm, 3)
-        return Scene(index, identity_id, expression_id, alpha, beta, ypr, R, t, crop_centre)
+        draws = []
+        for index in indices:
+            index = int(index)
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, STREAM_SAMPLE, index]))
+            identity_id = (index // n_expr) % p.n_identities
+            expression_id = index % n_expr
+            alpha, _ = self.identity(identity_id)
+            beta = self.expression_weights[expression_id] * rng.uniform(0.6, 1.0)
+            if p.poses is not None:
+                ypr = p.poses[rng.integers(len(p.poses))] + rng.normal(0.0, 1.0, 3)
+            else:
+                ypr = np.array([rng.uniform(*p.pose.yaw), rng.uniform(*p.pose.pitch), rng.uniform(*p.pose.roll)])
+            z = rng.uniform(*p.pose.distance)
+            k = p.intrinsics
+            u = k.cx + rng.uniform(-1, 1) * p.pose.image_spread * k.width / 2
+            v = k.cy + rng.uniform(-1, 1) * p.pose.image_spread * k.height / 2
+            t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
+            crop_centre = t + rng.uniform(-p.crop_jitter_mm, p.crop_jitter_mm, 3)
+            draws.append((index, identity_id, expression_id, alpha, beta, ypr, t, crop_centre))
+        if not draws:
+            return []
+        R = euler_to_matrix(torch.as_tensor(np.stack([d[5] for d in draws]), dtype=torch.float64)).numpy()
+        return [Scene(i, ii, ei, a, b, ypr, R[n], t, cc) for n, (i, ii, ei, a, b, ypr, t, cc) in enumerate(draws)]
 
     def head_vertices(self, scene: Scene) -> np.ndarray:
         """``(V, 3)`` vertices of the scene's face in the head frame (mm)."""
@@ -190,19 +207,23 @@ class SceneSampler:
         """``(V, 3)`` vertices in the camera frame (mm)."""
         return self.head_vertices(scene) @ scene.rotation.T + scene.translation
 
-    def render_mesh(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-        """Camera-frame vertices ``(V + holes, 3)`` and triangles of the face with eyes and mouth closed."""
-        verts, triangles = close_holes(self.head_vertices(scene), self.triangles, self.fills)
+    def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
+        mouth closed; ``head_vertices``: the scene's :meth:`head_vertices` if already computed."""
+        hv = self.head_vertices(scene) if head_vertices is None else head_vertices
+        verts, triangles = close_holes(hv, self.triangles, self.fills, self.closed_triangles)
         return verts @ scene.rotation.T + scene.translation, triangles
 
     def render(self, scene: Scene) -> np.ndarray:
         """The clean full depth frame ``(H, W)`` float32 mm of the scene's face (0 = background)."""
         return render_depth(*self.render_mesh(scene), self.profile.intrinsics)
 
-    def labels(self, scene: Scene, vertices_cam: np.ndarray) -> dict[str, np.ndarray]:
-        """The stored labels of a scene (see :func:`label_fields`) except the crop fields."""
+    def labels(self, scene: Scene, vertices_cam: np.ndarray, quaternion: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+        """The stored labels of a scene (see :func:`label_fields`) except the crop fields; ``quaternion``:
+        :func:`quaternions` of the scene if already computed."""
         k = self.profile.intrinsics
-        q = matrix_to_quaternion(torch.as_tensor(scene.rotation)).numpy()
+        q = quaternions([scene])[0] if quaternion is None else quaternion
         t = scene.translation
         return {
             "identity_id": np.int32(scene.identity_id),
@@ -216,6 +237,12 @@ class SceneSampler:
             "landmarks3d": vertices_cam[self.landmark_ids].astype(np.float32),
             "crop_centre": scene.crop_centre.astype(np.float32),
         }
+
+
+def quaternions(scenes: list[Scene]) -> np.ndarray:
+    """``(N, 4)`` float64 unit quaternions of the scenes' rotations, in one batched call (the same bits as
+    one call per scene)."""
+    return matrix_to_quaternion(torch.as_tensor(np.stack([s.rotation for s in scenes]))).numpy()
 
 
 def crop_sample(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -37,9 +37,10 @@ from depthface.facemodel import MorphableModel, load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.synth.profiles import SynthProfile
-from depthface.synth.render import render_depth
-from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields
-from depthface.synth.sensor import simulate_kinect
+from depthface.synth.render import depth_to_uint16, render_depth
+from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields, quaternions
+from depthface.synth.sensor import SimulationProfile, as_simulation, simulate_frame
+from depthface.synth.sensors import SensorProfile
 
 GENERATOR_VERSION = "1"
 #: the manifest format of an imported real dataset (``depthface data import``): crops of real frames
@@ -67,7 +68,7 @@ def identity_split(n_identities: int, fractions: tuple[float, float, float], see
             "test": sorted(perm[n_train + n_val:])}
 
 
-def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, sensor: object | None,
+def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, sensor: SimulationProfile | None,
                   chunk_size: int, n_full_frames: int) -> dict:
     """The manifest of a dataset: everything that determines its bytes (no timestamps)."""
     pose = asdict(profile.pose)
@@ -87,7 +88,7 @@ def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, senso
         "crop_size_mm": CROP_SIZE_MM,
         "crop_pixels": CROP_PIXELS,
         "intrinsics": profile.intrinsics.to_dict(),
-        "sensor": None if sensor is None else {"name": getattr(sensor, "name", "custom"), **_sensor_dict(sensor)},
+        "sensor": None if sensor is None else as_simulation(sensor).manifest_dict(),
         "face_model": {"name": model.name, "sha256": model.sha256, "identity_dim": model.identity_dim,
                        "expression_dim": model.expression_dim},
         "chunk_size": chunk_size,
@@ -98,12 +99,13 @@ def make_manifest(profile: SynthProfile, model: MorphableModel, seed: int, senso
     return json.loads(json.dumps(manifest))  # exactly what reading manifest.json back gives
 
 
-def _sensor_dict(sensor: object) -> dict:
-    try:
-        d = asdict(sensor)  # type: ignore[arg-type]
-    except TypeError:
-        return {}
-    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+def with_sensor_camera(profile: SynthProfile, sensor: SimulationProfile | SensorProfile | None
+                       ) -> tuple[SynthProfile, SimulationProfile | None]:
+    """The dataset profile with the sensor's own camera, if it has one, and the sensor as a simulation."""
+    if sensor is None:
+        return profile, None
+    sim = as_simulation(sensor)
+    return (profile if sim.camera is None else replace(profile, intrinsics=sim.camera)), sim
 
 
 def _sha256(path: Path) -> str:
@@ -121,8 +123,9 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def render_frame(sampler: SceneSampler, sensor: object | None, seed: int, index: int,
-                 intrinsics: Intrinsics | None = None, full: bool = False) -> tuple[np.ndarray, Scene, np.ndarray]:
+def render_frame(sampler: SceneSampler, sensor: SimulationProfile | None, seed: int, index: int,
+                 intrinsics: Intrinsics | None = None, full: bool = False,
+                 scene: Scene | None = None) -> tuple[np.ndarray, Scene, np.ndarray]:
     """Render sample ``index`` as a full uint16 frame (mm), exactly as the generator does.
 
     Args:
@@ -132,37 +135,34 @@ def render_frame(sampler: SceneSampler, sensor: object | None, seed: int, index:
         intrinsics: camera to render with (default: the profile's).
         full: simulate the sensor over the whole image; otherwise only in the window around the head the
             crops are cut from (identical inside it, zero outside).
+        scene: ``sampler.scene(index)`` if already drawn.
 
     Returns:
         ``(frame (H, W) uint16, scene, face vertices in the camera frame (V, 3))``.
     """
-    scene = sampler.scene(index)
+    scene = sampler.scene(index) if scene is None else scene
     k = intrinsics or sampler.profile.intrinsics
-    vertices, triangles = sampler.render_mesh(scene)
+    head = sampler.head_vertices(scene)
+    vertices, triangles = sampler.render_mesh(scene, head)
     depth = render_depth(vertices, triangles, k)
-    if sensor is not None:
+    if sensor is None:
+        frame = depth_to_uint16(depth)
+    else:
         rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_SENSOR, index]))
-        depth = simulate_kinect(depth, scene.rotation, scene.translation, k, rng, sensor,
-                                head_vertices=sampler.head_vertices(scene), **({"window_mm": None} if full else {}))
-    frame = np.clip(np.rint(depth), 0, 65535).astype(np.uint16)
+        frame = simulate_frame(depth, scene.rotation, scene.translation, k, rng, sensor, head_vertices=head,
+                               **({"window_mm": None} if full else {}))
     return frame, scene, vertices[: len(sampler.mean)]
 
 
 class _Worker:
     """Makes chunks; one per process (holds the scene sampler and its identity cache)."""
 
-    def __init__(self, model: MorphableModel, profile: SynthProfile, seed: int, sensor: object | None,
+    def __init__(self, model: MorphableModel, profile: SynthProfile, seed: int, sensor: SimulationProfile | None,
                  manifest: dict) -> None:
         self.sampler = SceneSampler(model, profile, seed)
         self.sensor = sensor
         self.seed = seed
         self.manifest = manifest
-
-    def frame(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The full frame (uint16 mm) and the labels of sample ``index``."""
-        full = index < self.manifest["n_full_frames"]
-        frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, index, full=full)
-        return frame, self.sampler.labels(scene, vertices)
 
     def chunk(self, c: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         m = self.manifest
@@ -171,8 +171,12 @@ class _Worker:
         arrays = {name: np.zeros((hi - lo, *shape), dtype) for name, (shape, dtype) in fields.items()}
         arrays["depth"] = np.zeros((hi - lo, CROP_PIXELS, CROP_PIXELS), np.uint16)
         frames: dict[int, np.ndarray] = {}
-        for i in range(lo, hi):
-            frame, labels = self.frame(i)
+        scenes = self.sampler.scenes(range(lo, hi))
+        quats = quaternions(scenes)
+        for i, scene, q in zip(range(lo, hi), scenes, quats):
+            frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, i,
+                                                  full=i < m["n_full_frames"], scene=scene)
+            labels = self.sampler.labels(scene, vertices, q)
             crop, crop_labels = crop_sample(frame, self.sampler.profile.intrinsics, labels["crop_centre"].astype(np.float64))
             arrays["depth"][i - lo] = crop
             for name, value in {**labels, **crop_labels}.items():
@@ -204,7 +208,7 @@ def write_chunk(root: Path, c: int, arrays: dict[str, np.ndarray], frames: dict[
 _WORKER: _Worker | None = None
 
 
-def _init_worker(model_path: str | None, profile: SynthProfile, seed: int, sensor: object | None, manifest: dict) -> None:
+def _init_worker(model_path: str | None, profile: SynthProfile, seed: int, sensor: SimulationProfile | None, manifest: dict) -> None:
     global _WORKER  # one per worker process, by design of multiprocessing initialisers
     _WORKER = _Worker(load_face_model(model_path), profile, seed, sensor, manifest)
 
@@ -251,7 +255,7 @@ def write_manifest_once(root: Path, manifest: dict) -> None:
         os.replace(tmp, mpath)
 
 
-def generate(out: str | Path, profile: SynthProfile, seed: int, model: MorphableModel, sensor: object | None = None,
+def generate(out: str | Path, profile: SynthProfile, seed: int, model: MorphableModel, sensor: SimulationProfile | None = None,
              shard: tuple[int, int] = (0, 1), workers: int = 1, chunk_size: int = DEFAULT_CHUNK,
              n_full_frames: int = DEFAULT_FULL_FRAMES, progress: bool = True, model_path: str | None = None,
              stop_after: int | None = None) -> Path:
@@ -262,7 +266,8 @@ def generate(out: str | Path, profile: SynthProfile, seed: int, model: Morphable
         profile: what to generate (possibly scaled).
         seed: the dataset seed; every sample is a function of ``(seed, index)``.
         model: the face model.
-        sensor: a sensor profile (target domain) or ``None`` (clean source frames).
+        sensor: a simulation profile (target domain) or ``None`` (clean source frames). A sensor with its own
+            camera (``tof_kinect_v2``: Kinect v2 intrinsics) replaces the profile's camera.
         shard: ``(i, N)``: make only chunks ``c`` with ``c % N == i``.
         workers: processes (``model_path`` lets workers load the same model).
         stop_after: stop after writing this many chunks (tests of interruption).
@@ -271,6 +276,7 @@ def generate(out: str | Path, profile: SynthProfile, seed: int, model: Morphable
         The dataset directory.
     """
     root = Path(out)
+    profile, sensor = with_sensor_camera(profile, sensor)
     manifest = make_manifest(profile, model, seed, sensor, chunk_size, n_full_frames)
     check_existing_manifest(root, manifest)
     root.mkdir(parents=True, exist_ok=True)
