@@ -387,65 +387,32 @@ def predict(
     device: str = "cpu",
     meshes: bool = typer.Option(True, help="write .ply meshes (camera and head frame)"),
     overlays: bool = typer.Option(True, help="write overlay PNGs"),
+    face_check: bool = typer.Option(True, help="geometric face check: spheres, ellipsoids and blobs get 'no face' "
+                                               "(not in the paper; --no-face-check: confidence threshold only)"),
 ) -> None:
-    """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays."""
-    import json
+    """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays.
 
+    Unreadable files are named, counted and skipped; the exit status is 1 when no frame could be read."""
     from tqdm import tqdm
 
-    from depthface.errors import InputError
-    from depthface.evaluation.plots import save_overlay
-    from depthface.geometry.camera import Intrinsics, read_biwi_calibration
     from depthface.inference import Reconstructor
-    from depthface.inference.io import collect_inputs, read_depth_file, safe_name, write_poses
+    from depthface.inference.run import check_output_folder, parse_camera, run_predict
 
-    frames = collect_inputs(inputs)
-    if Path(intrinsics).is_file():
-        default_k = read_biwi_calibration(intrinsics).intrinsics
-    else:
-        default_k = Intrinsics.parse(intrinsics)
-    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, bad, noface = [], 0, 0
-    for fr in tqdm(frames, desc="predict", unit="frame"):
-        k = fr.intrinsics or default_k
-        try:
-            depth = read_depth_file(fr.path, depth_scale)
-            if depth.shape != (k.height, k.width):  # a preset's size follows the frame
-                k = Intrinsics(k.fx, k.fy, k.cx, k.cy, depth.shape[1], depth.shape[0])
-            res = rec.predict(depth, k, source=str(fr.path))
-        except InputError as e:
-            bad += 1
-            tqdm.write(f"skipped: {e}")
-            rows.append({"frame": fr.name, "found": False, "reason": f"bad input: {e}"})
-            continue
-        row = {"frame": fr.name, "found": res.found, "confidence": round(res.confidence, 4), "reason": res.reason}
-        if res.rotation is not None:
-            row.update({"yaw_deg": round(float(res.ypr[0]), 3), "pitch_deg": round(float(res.ypr[1]), 3),
-                        "roll_deg": round(float(res.ypr[2]), 3),
-                        **{f"t{a}_mm": round(float(v), 2) for a, v in zip("xyz", res.translation)},
-                        **{f"q{a}": round(float(v), 6) for a, v in zip("wxyz", res.quaternion)},
-                        **{f"r{i}{j}": round(float(res.rotation[i, j]), 6) for i in range(3) for j in range(3)}})
-        rows.append(row)
-        if not res.found:
-            noface += 1
-        if res.rotation is None:
-            continue
-        d = out / "frames" / safe_name(fr.name)
-        d.mkdir(parents=True, exist_ok=True)
-        if meshes:
-            rec.face_model.export_mesh(res.vertices_camera, d / "mesh_camera.ply")
-            rec.face_model.export_mesh(res.vertices_head, d / "mesh_head.ply")
-        (d / "landmarks.json").write_text(json.dumps({"landmarks3d_mm": res.landmarks3d.round(3).tolist(),
-                                                      "landmarks2d_px": res.landmarks2d.round(2).tolist()}) + "\n")
-        if overlays:
-            y, p_, r = res.ypr
-            save_overlay(d / "overlay.png", depth, k, res.vertices_camera, res.landmarks2d, res.rotation, res.translation,
-                         f"{fr.name}: yaw {y:+.1f} pitch {p_:+.1f} roll {r:+.1f} deg, confidence {res.confidence:.2f}"
-                         + ("" if res.found else " (NO FACE)"))
-    write_poses(out, rows)
-    typer.echo(f"{len(frames)} frame(s): {len(frames) - bad - noface} with a face, {noface} without, {bad} unreadable; "
-               f"wrote {out / 'poses.csv'}")
+    camera = parse_camera(intrinsics)
+    check_output_folder(out)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend,
+                                         face_check=face_check)
+    summary = run_predict(rec, inputs, out, camera, depth_scale, meshes, overlays,
+                          progress=lambda rows, n: tqdm(rows, total=n, desc="predict", unit="frame"),
+                          echo=tqdm.write)
+    typer.echo(summary.line())
+    if summary.interrupted:
+        typer.echo("interrupted: poses.csv holds the frames done so far; run the same command again to redo the "
+                   "rest", err=True)
+        raise typer.Exit(130)
+    if summary.n_frames and summary.count("unreadable") == summary.n_frames:
+        typer.echo(f"error: none of the {summary.n_frames} frame(s) could be read (see {out / 'poses.csv'})", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

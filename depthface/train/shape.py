@@ -56,6 +56,12 @@ class ShapeTrainConfig:
     seed: int = 0
     workers: int = 0
 
+    def __post_init__(self) -> None:
+        from depthface.models.losses import EQ5_FORMS, G_FORMS, check_form
+
+        check_form(self.g_form, G_FORMS, "ShapeTrainConfig.g_form")
+        check_form(self.eq5_form, EQ5_FORMS, "ShapeTrainConfig.eq5_form")
+
 
 def lr_at(cfg: ShapeTrainConfig, epoch: int) -> float:
     return cfg.lrs[min(epoch // cfg.lr_step_epochs, len(cfg.lrs) - 1)]
