@@ -88,7 +88,7 @@ def output_name(name: str) -> str:
     characters (``A-Z a-z 0-9 . _ -``) and, when that changed it, suffixed with a hash of the original,
     so that ``a b.npy``, ``a?b.npy`` and ``a_b.npy`` never share a folder."""
     parts = []
-    for comp in name.replace("\\", "/").split("/"):
+    for comp in name.split("/"):
         if comp in ("", "."):
             continue
         safe = _PORTABLE.sub("_", comp)

@@ -242,7 +242,8 @@ class Reconstructor:
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
         if found and self.face_check:
             v = face_verdict(depth, intrinsics, self._template, R, t)
-            extras.update({"face_relief": v.relief, "face_inliers": v.inliers})
+            extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
+                           "face_inliers": v.inliers})
             found = v.face
             reason = f"{reason}; {v.reason}" if found else v.reason
         if not found:  # no face: no pose, no mesh
