@@ -368,8 +368,7 @@ def test_api_200_calls_raise_only_input_errors(rec):
             outcomes["input_error"] += 1
             continue
         outcomes["result"] += 1
-        if not res.found:
-            assert res.rotation is None and res.ypr is None and res.translation is None
+        assert not res.found  # no face in these frames
     assert sum(outcomes.values()) == 200 and outcomes["result"] > 0 and outcomes["input_error"] > 0
 
 

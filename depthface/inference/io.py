@@ -15,13 +15,11 @@ file into one :class:`InputError` line naming it. A bad ``depth.cal`` costs only
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import json
 import math
 import os
 import re
-import stat
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -30,13 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from depthface.data.biwi import read_biwi_depth
+from depthface.files import MAX_FILE_BYTES, file_problem
 from depthface.data.frames import read_depth_png16
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics, read_biwi_calibration
 
 SUFFIXES = (".png", ".npy", ".npz", ".bin")
-#: largest depth file read (bytes); larger files are refused before reading
-MAX_FILE_BYTES = 512 * 1024 * 1024
 #: largest depth image accepted (pixels), checked on the file's header before decoding
 MAX_PIXELS = 40_000_000
 #: largest calibration / manifest file read (bytes)
@@ -117,29 +114,6 @@ def safe_name(name: str) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # files
-
-
-_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
-
-
-def file_problem(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str | None:
-    """Why ``path`` cannot be read as a data file (``None`` when it is a regular file of at most
-    ``max_bytes``). Never opens the file, so a FIFO or a device cannot block or flood the reader."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "symbolic link loop"
-        if e.errno == errno.ENOENT:
-            return "dangling symbolic link" if os.path.islink(path) else "file not found"
-        return f"cannot access: {e.strerror}"
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
-        return f"not a regular file ({kind})"
-    if st.st_size > max_bytes:
-        return f"file is {st.st_size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} MiB a depth frame may have"
-    return None
 
 
 def _check_pixels(shape: tuple[int, ...], path: Path) -> None:

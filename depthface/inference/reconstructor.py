@@ -7,7 +7,9 @@ the share of the 68 posed landmarks that lie within 15 mm of a measured point (e
 tight threshold), times the localiser's score. A frame gets the verdict "no face" when its head is not
 found, its confidence is below ``min_confidence``, or (``face_check=True``, the default; not in the
 paper) the geometric face check of :mod:`depthface.inference.verdict` finds no face's relief there
-(spheres, ellipsoids, blobs); a "no face" result carries no pose.
+(spheres, ellipsoids, blobs). A "no face" result still holds what the networks answered (for
+diagnostics and evaluation: check ``found`` before using a pose); ``predict``'s CSV/JSON rows carry
+no pose for it.
 
 Arguments are validated at the boundary: the depth must be a 2-D numeric array (or tensor) in mm, the
 intrinsics an :class:`Intrinsics` whose principal point lies inside the frame; anything else raises
@@ -77,7 +79,10 @@ def check_depth_units(depth: np.ndarray, source: str | None = None) -> None:
 @dataclass
 class Result:
     """One frame's reconstruction. Conventions: docs/conventions.md (mm, OpenCV camera frame,
-    quaternion w first, yaw/pitch/roll in degrees after Biwi, pose maps head to camera)."""
+    quaternion w first, yaw/pitch/roll in degrees after Biwi, pose maps head to camera).
+
+    ``found=False``: no face. The pose fields are then ``None`` when no head was localised, else the
+    networks' answer, which is *not* a face's pose (kept for diagnostics and evaluation)."""
 
     found: bool
     reason: str
@@ -246,6 +251,4 @@ class Reconstructor:
                            "face_inliers": v.inliers})
             found = v.face
             reason = f"{reason}; {v.reason}" if found else v.reason
-        if not found:  # no face: no pose, no mesh
-            return Result(False, reason, conf, crop_centre=prep.crop_centre, centre_source=first_source, extras=extras)
         return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)

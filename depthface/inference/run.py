@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from depthface.files import file_problem
 from depthface.errors import InputError
 from depthface.geometry.camera import PRESETS, Intrinsics, read_biwi_calibration
 from depthface.inference.io import (
@@ -26,7 +27,6 @@ from depthface.inference.io import (
     InputFrame,
     collect_inputs,
     display_name,
-    file_problem,
     read_depth_file,
     unique_output_names,
     write_poses,
