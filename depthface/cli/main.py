@@ -389,7 +389,9 @@ def predict(
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/predict"), help="output directory"),
     intrinsics: str = typer.Option("kinect_v1", help="a preset (kinect_v1, biwi, ict3dhp), 'fx,fy,cx,cy', or a "
-                                   "Biwi depth.cal file; files in a Biwi/ICT-3DHP layout use their own"),
+                                   "Biwi depth.cal file; files in a Biwi/ICT-3DHP/depthface layout use their own; a "
+                                   "preset or depth.cal is rescaled to frames of another size and the same aspect "
+                                   "ratio (another aspect ratio: the frame is refused)"),
     depth_scale: float = typer.Option(1.0, help="multiply depth by this to get mm (0.1 for 100 um units)"),
     backend: str = typer.Option("torch", help="torch or onnx"),
     face_model: Optional[Path] = None,
