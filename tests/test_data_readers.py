@@ -138,8 +138,10 @@ def test_biwi_calibration_read(tmp_path):
     lines = path.read_text().splitlines()
     lines[0] = "575.8 zero 320"
     path.write_text("\n".join(lines) + "\n")
+    ds = BiwiDataset(tmp_path)  # a bad calibration costs its sequence's frames only, when they are read
+    assert ds.calibration_errors.keys() == {"02"}
     with pytest.raises(InputError) as e:
-        BiwiDataset(tmp_path)
+        ds[0]
     assert "not numeric" in one_line(e, "depth.cal")
 
 

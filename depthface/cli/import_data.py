@@ -46,8 +46,12 @@ STATUS_OK, STATUS_NO_HEAD, STATUS_UNREADABLE = 0, 1, 2
 def _manifest(kind: str, root: Path, split: str, part: str, gt_crop: bool, frames, indices: np.ndarray,
               chunk_size: int) -> dict:
     subjects = sorted({frames.keys[int(i)].subject for i in indices})
-    first = frames.calibrations[frames.keys[int(indices[0])].sequence] if hasattr(frames, "calibrations") \
-        else frames.intrinsics
+    if hasattr(frames, "calibrations"):  # Biwi: a sequence with a bad depth.cal has none (its frames are unreadable)
+        if not frames.calibrations:
+            raise InputError("no sequence has a readable depth.cal", root)
+        first = frames.calibrations.get(frames.keys[int(indices[0])].sequence, next(iter(frames.calibrations.values())))
+    else:
+        first = frames.intrinsics
     m = {
         "format": REAL_FORMAT,
         "dataset": kind,

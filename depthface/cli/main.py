@@ -57,17 +57,26 @@ def synth(
 
 @data_app.command("verify")
 def data_verify(root: Path, no_checksums: bool = typer.Option(False, help="skip sha256 checks (faster)")) -> None:
-    """Check a dataset's integrity; exit 1 and list problems when it is not intact."""
+    """Check a dataset's integrity (depthface, Biwi, ICT-3DHP or FaceWarehouse: every file decoded);
+    exit 1 and list problems when it is not intact."""
+    from depthface.data.inspect import detect_layout, verify_real
     from depthface.synth.storage import read_manifest, verify
 
-    problems = verify(root, checksums=not no_checksums)
+    try:
+        kind = detect_layout(root)
+    except DepthfaceError:
+        kind = "synthetic"  # not a recognised layout: verify says what a depthface dataset lacks
+    problems = verify(root, checksums=not no_checksums) if kind == "synthetic" else verify_real(root)
     if problems:
         for p in problems:
             typer.echo(p)
         typer.echo(f"{len(problems)} problem(s) in {root}")
         raise typer.Exit(1)
-    m = read_manifest(root)
-    typer.echo(f"ok: {root} ({m['n_frames']} frames in {m['n_chunks']} chunks)")
+    if kind == "synthetic":
+        m = read_manifest(root)
+        typer.echo(f"ok: {root} ({m['n_frames']} frames in {m['n_chunks']} chunks)")
+    else:
+        typer.echo(f"ok: {root} ({kind}: every file decoded)")
 
 
 @data_app.command("merge")
@@ -426,72 +435,41 @@ def predict(
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/predict"), help="output directory"),
     intrinsics: str = typer.Option("kinect_v1", help="a preset (kinect_v1, biwi, ict3dhp), 'fx,fy,cx,cy', or a "
-                                   "Biwi depth.cal file; files in a Biwi/ICT-3DHP layout use their own"),
+                                   "Biwi depth.cal file; files in a Biwi/ICT-3DHP/depthface layout use their own; a "
+                                   "preset or depth.cal is rescaled to frames of another size and the same aspect "
+                                   "ratio (another aspect ratio: the frame is refused)"),
     depth_scale: float = typer.Option(1.0, help="multiply depth by this to get mm (0.1 for 100 um units)"),
     backend: str = typer.Option("torch", help="torch or onnx"),
     face_model: Optional[Path] = None,
     device: str = "cpu",
     meshes: bool = typer.Option(True, help="write .ply meshes (camera and head frame)"),
     overlays: bool = typer.Option(True, help="write overlay PNGs"),
+    face_check: bool = typer.Option(True, help="geometric face check: spheres, ellipsoids and blobs get 'no face' "
+                                               "(not in the paper; --no-face-check: confidence threshold only)"),
 ) -> None:
-    """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays."""
-    import json
+    """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays.
 
+    Unreadable files are named, counted and skipped; the exit status is 1 when no frame could be read."""
     from tqdm import tqdm
 
-    from depthface.errors import InputError
-    from depthface.evaluation.plots import save_overlay
-    from depthface.geometry.camera import Intrinsics, read_biwi_calibration
     from depthface.inference import Reconstructor
-    from depthface.inference.io import collect_inputs, read_depth_file, safe_name, write_poses
+    from depthface.inference.run import check_output_folder, parse_camera, run_predict
 
-    frames = collect_inputs(inputs)
-    if Path(intrinsics).is_file():
-        default_k = read_biwi_calibration(intrinsics).intrinsics
-    else:
-        default_k = Intrinsics.parse(intrinsics)
-    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, bad, noface = [], 0, 0
-    for fr in tqdm(frames, desc="predict", unit="frame"):
-        k = fr.intrinsics or default_k
-        try:
-            depth = read_depth_file(fr.path, depth_scale)
-            if depth.shape != (k.height, k.width):  # a preset's size follows the frame
-                k = Intrinsics(k.fx, k.fy, k.cx, k.cy, depth.shape[1], depth.shape[0])
-            res = rec.predict(depth, k, source=str(fr.path))
-        except InputError as e:
-            bad += 1
-            tqdm.write(f"skipped: {e}")
-            rows.append({"frame": fr.name, "found": False, "reason": f"bad input: {e}"})
-            continue
-        row = {"frame": fr.name, "found": res.found, "confidence": round(res.confidence, 4), "reason": res.reason}
-        if res.rotation is not None:
-            row.update({"yaw_deg": round(float(res.ypr[0]), 3), "pitch_deg": round(float(res.ypr[1]), 3),
-                        "roll_deg": round(float(res.ypr[2]), 3),
-                        **{f"t{a}_mm": round(float(v), 2) for a, v in zip("xyz", res.translation)},
-                        **{f"q{a}": round(float(v), 6) for a, v in zip("wxyz", res.quaternion)},
-                        **{f"r{i}{j}": round(float(res.rotation[i, j]), 6) for i in range(3) for j in range(3)}})
-        rows.append(row)
-        if not res.found:
-            noface += 1
-        if res.rotation is None:
-            continue
-        d = out / "frames" / safe_name(fr.name)
-        d.mkdir(parents=True, exist_ok=True)
-        if meshes:
-            rec.face_model.export_mesh(res.vertices_camera, d / "mesh_camera.ply")
-            rec.face_model.export_mesh(res.vertices_head, d / "mesh_head.ply")
-        (d / "landmarks.json").write_text(json.dumps({"landmarks3d_mm": res.landmarks3d.round(3).tolist(),
-                                                      "landmarks2d_px": res.landmarks2d.round(2).tolist()}) + "\n")
-        if overlays:
-            y, p_, r = res.ypr
-            save_overlay(d / "overlay.png", depth, k, res.vertices_camera, res.landmarks2d, res.rotation, res.translation,
-                         f"{fr.name}: yaw {y:+.1f} pitch {p_:+.1f} roll {r:+.1f} deg, confidence {res.confidence:.2f}"
-                         + ("" if res.found else " (NO FACE)"))
-    write_poses(out, rows)
-    typer.echo(f"{len(frames)} frame(s): {len(frames) - bad - noface} with a face, {noface} without, {bad} unreadable; "
-               f"wrote {out / 'poses.csv'}")
+    camera = parse_camera(intrinsics)
+    check_output_folder(out)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend,
+                                         face_check=face_check)
+    summary = run_predict(rec, inputs, out, camera, depth_scale, meshes, overlays,
+                          progress=lambda rows, n: tqdm(rows, total=n, desc="predict", unit="frame"),
+                          echo=tqdm.write)
+    typer.echo(summary.line())
+    if summary.interrupted:
+        typer.echo("interrupted: poses.csv holds the frames done so far; run the same command again to redo the "
+                   "rest", err=True)
+        raise typer.Exit(130)
+    if summary.n_frames and summary.count("unreadable") == summary.n_frames:
+        typer.echo(f"error: none of the {summary.n_frames} frame(s) could be read (see {out / 'poses.csv'})", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

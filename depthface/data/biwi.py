@@ -46,6 +46,7 @@ from depthface.data.frames import (
     depth_to_uint16,
     normalize_index,
 )
+from depthface.files import file_problem
 from depthface.errors import InputError
 from depthface.geometry.camera import (
     BiwiCalibration,
@@ -81,6 +82,8 @@ MAX_PIXELS: int = 1 << 24
 _DEPTH_RE = re.compile(r"^frame_(\d+)_depth\.bin$")
 _SEQ_RE = re.compile(r"^\d{2}$")
 _INT16_MAX = 32767
+#: largest .bin read: the header, and one block of two int32 counts per pixel pair, all pixels measured
+_MAX_BIN_BYTES = 8 + MAX_PIXELS * 6
 
 
 def biwi_subject(sequence: str) -> str:
@@ -281,6 +284,9 @@ def read_biwi_depth(path: str | Path, strict: bool = True) -> np.ndarray:
         ``(H, W)`` float32 depth in mm, 0 = no measurement.
     """
     path = Path(path)
+    problem = file_problem(path, max_bytes=_MAX_BIN_BYTES)
+    if problem is not None:
+        raise InputError(problem, path)
     try:
         buf = path.read_bytes()
     except OSError as e:
@@ -470,6 +476,7 @@ class BiwiDataset:
         else:
             names = [f"{int(s):02d}" if isinstance(s, int) or str(s).isdigit() else str(s) for s in sequences]
         self.calibrations: dict[str, Intrinsics] = {}
+        self.calibration_errors: dict[str, str] = {}
         keys: list[FrameKey] = []
         for name in names:
             subject = biwi_subject(name)
@@ -479,7 +486,14 @@ class BiwiDataset:
             frames = _scan_sequence(seq_dir)
             if not frames:
                 continue
-            self.calibrations[name] = read_biwi_calibration(seq_dir / "depth.cal").intrinsics
+            cal = seq_dir / "depth.cal"
+            try:
+                problem = file_problem(cal, max_bytes=1 << 20)
+                if problem is not None:
+                    raise InputError(problem, cal)
+                self.calibrations[name] = read_biwi_calibration(cal).intrinsics
+            except InputError as e:  # a bad calibration costs its sequence's frames only
+                self.calibration_errors[name] = str(e)
             keys.extend(FrameKey(subject, name, f) for f in frames)
         if not keys:
             raise InputError("no Biwi frames found (expected hpdb/NN/frame_XXXXX_depth.bin)", root)
@@ -506,6 +520,8 @@ class BiwiDataset:
         index = normalize_index(index, len(self))
         key = self.keys[index]
         depth_path, pose_path = self.paths(index)
+        if key.sequence in self.calibration_errors:
+            raise InputError(f"sequence calibration unreadable ({self.calibration_errors[key.sequence]})", depth_path)
         depth = read_biwi_depth(depth_path, self.strict)
         intrinsics = self.calibrations[key.sequence]
         check_depth_shape(depth, intrinsics, depth_path)

@@ -36,6 +36,7 @@ preset (FaceWarehouse was captured with a Kinect).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from depthface.data.frames import normalize_index, read_depth_png16, write_depth_png16
+from depthface.files import file_problem
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics, validate_depth
 
@@ -336,6 +338,10 @@ class FaceWarehouseDataset:
     def __getitem__(self, index: int) -> FaceWarehouseSample:
         tester, pose = self.keys[normalize_index(index, len(self))]
         paths = facewarehouse_paths(self.root, tester, pose)
+        for key in ("obj", "land", "depth_png", "depth_npy"):
+            problem = file_problem(paths[key])
+            if problem is not None and (key == "obj" or os.path.lexists(paths[key])):
+                raise InputError(problem, paths[key])  # never open a FIFO or a device named like a file
         mesh = read_obj_mesh(paths["obj"])
         landmarks = None
         if paths["land"].exists() or self.require_landmarks:

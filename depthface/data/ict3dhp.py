@@ -44,6 +44,7 @@ from depthface.data.frames import (
     read_depth_png16,
     write_depth_png16,
 )
+from depthface.files import file_problem
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 
@@ -252,6 +253,9 @@ class ICT3DHPDataset:
         index = normalize_index(index, len(self))
         key = self.keys[index]
         path = ict3dhp_depth_path(self.root / key.sequence, key.frame_index)
+        problem = file_problem(path)
+        if problem is not None:  # never open a FIFO or a device named like a frame
+            raise InputError(problem, path)
         depth = read_depth_png16(path)
         check_depth_shape(depth, self.intrinsics, path)
         R, t = self.pose(index)

@@ -11,7 +11,9 @@ Works on the four layouts depthface reads, detected from the folder (:func:`dete
 * ``facewarehouse``: a FaceWarehouse root (``Tester_k/TrainingPose/``): meshes, no head poses.
 
 Angles are the Biwi convention (:mod:`depthface.geometry.conventions`), degrees; distances are the
-head centre's z in mm. Unreadable pose files are counted and named (up to three), not fatal.
+head centre's z in mm. Unreadable pose files are counted and named (up to three), not fatal; special
+entries (FIFOs, devices, dangling links, link loops, folders named like data files) are listed in the
+notes. ``inspect`` reads labels only: :func:`verify_real` (``depthface data verify``) decodes every file.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from depthface.files import special_entries
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.rotations import matrix_to_euler
 
-__all__ = ["LAYOUTS", "DatasetSummary", "detect_layout", "inspect_dataset", "format_summary", "plot_pose_histogram"]
+__all__ = ["LAYOUTS", "DatasetSummary", "detect_layout", "inspect_dataset", "format_summary", "plot_pose_histogram",
+           "verify_real"]
 
 LAYOUTS = ("synthetic", "biwi", "ict3dhp", "facewarehouse")
 PERCENTILES = (0, 5, 50, 95, 100)
@@ -168,12 +172,74 @@ def _inspect_synthetic(root: Path) -> DatasetSummary:
     return DatasetSummary("synthetic", root, n_frames, groups, int(m.get("n_identities", 0)), {"all": K}, y, t, notes)
 
 
+#: file names real datasets hold, for naming folders that look like one
+_DATA_SUFFIXES = (".bin", ".png", ".npy", ".npz", ".obj", ".txt", ".csv", ".cal", ".land")
+
+
 def inspect_dataset(path: str | Path) -> DatasetSummary:
     """Inspect a dataset folder of any layout in :data:`LAYOUTS` (see the module docstring)."""
     root = Path(path)
     kind = detect_layout(root)
-    return {"synthetic": _inspect_synthetic, "biwi": _inspect_biwi, "ict3dhp": _inspect_ict,
-            "facewarehouse": _inspect_facewarehouse}[kind](root)
+    summary = {"synthetic": _inspect_synthetic, "biwi": _inspect_biwi, "ict3dhp": _inspect_ict,
+               "facewarehouse": _inspect_facewarehouse}[kind](root)
+    special = list(special_entries(root, _DATA_SUFFIXES))
+    if special:
+        summary.notes.append(f"{len(special)} entr{'y' if len(special) == 1 else 'ies'} skipped: "
+                             + "; ".join(f"{p}: {why}" for p, why in special[:5]) + (" ..." if len(special) > 5 else ""))
+    if kind == "biwi":
+        summary.notes.append("depth files are not decoded here: `depthface data verify` decodes every file")
+    return summary
+
+
+def verify_real(path: str | Path) -> list[str]:
+    """Decode every file of a Biwi, ICT-3DHP or FaceWarehouse copy (depth, poses, calibrations,
+    meshes, landmarks) and return one line per problem (empty: intact). Special entries (FIFOs,
+    devices, dangling links, link loops) are problems too. A bad calibration or pose table costs only
+    its sequence's frames; nothing stops the check.
+    """
+    root = Path(path)
+    kind = detect_layout(root)
+    if kind == "synthetic":
+        raise InputError("a depthface dataset: verify it with depthface.synth.storage.verify", root)
+    problems = [f"{p}: {why}" for p, why in special_entries(root, _DATA_SUFFIXES)]
+    if kind == "biwi":
+        from depthface.data.biwi import BiwiDataset
+
+        ds = BiwiDataset(root)
+        problems += [f"{ds.hpdb / seq / 'depth.cal'}: {msg}" for seq, msg in sorted(ds.calibration_errors.items())]
+        bad_seq = set(ds.calibration_errors)
+        datasets = [(ds, [i for i, k in enumerate(ds.keys) if k.sequence not in bad_seq])]
+    elif kind == "ict3dhp":
+        from depthface.data.ict3dhp import DEPTH_DIR, ICT3DHPDataset
+
+        datasets = []
+        for seq in sorted(p.name for p in root.iterdir() if (p / DEPTH_DIR).is_dir()):
+            try:
+                ds = ICT3DHPDataset(root, sequences=[seq])
+            except InputError as e:
+                problems.append(str(e))
+                continue
+            datasets.append((ds, range(len(ds))))
+            if ds.skipped:
+                problems.append(f"{root / seq}: {ds.skipped} depth frame(s) without a row in the pose CSV")
+    else:
+        from depthface.data.facewarehouse import FaceWarehouseDataset
+
+        ds = FaceWarehouseDataset(root)
+        datasets = [(ds, range(len(ds)))]
+    for ds, indices in datasets:
+        for i in indices:
+            try:
+                item = ds[i]
+                if kind == "ict3dhp":
+                    ds.pose(i)
+                if kind == "biwi" and not np.isfinite(item.depth).all():
+                    problems.append(f"{item.source}: non-finite depth")
+            except InputError as e:
+                problems.append(str(e))
+            except Exception as e:  # noqa: BLE001 - a reader bug must not hide the rest of the check
+                problems.append(f"{root} frame {i}: unexpected {type(e).__name__}: {' '.join(str(e).split())[:80]}")
+    return problems
 
 
 _TITLES = {"synthetic": "depthface synthetic dataset", "biwi": "Biwi Kinect Head Pose dataset",

@@ -7,6 +7,7 @@ z forward), millimetres, pixel centres at integer coordinates, depth 0 = no meas
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +26,11 @@ class Intrinsics:
         fx, fy: focal lengths in pixels.
         cx, cy: principal point in pixels (pixel centres at integer coordinates).
         width, height: image size in pixels.
+
+    Validated at construction (:class:`InputError` naming the field): finite positive focal lengths,
+    finite principal point, positive integer sizes. The principal point of a *camera* lies inside its
+    image (:meth:`check_principal_point`, applied to every frame given to the reconstructor); crops
+    (:mod:`depthface.geometry.crop`) legitimately have theirs outside, so construction does not require it.
     """
 
     fx: float
@@ -33,6 +39,26 @@ class Intrinsics:
     cy: float
     width: int
     height: int
+
+    def __post_init__(self) -> None:
+        for name in ("fx", "fy", "cx", "cy"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise InputError(f"intrinsics {name} must be a finite number, got {v!r}")
+            if name in ("fx", "fy") and not v > 0:
+                raise InputError(f"intrinsics {name} (focal length) must be positive, got {v!r}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not v > 0:
+                raise InputError(f"intrinsics {name} must be a positive integer, got {v!r}")
+
+    def check_principal_point(self, source: str | Path | None = None) -> "Intrinsics":
+        """Return ``self`` when the principal point lies inside the image (``0 <= cx < width``,
+        ``0 <= cy < height``); raise :class:`InputError` otherwise."""
+        if not (0 <= self.cx < self.width and 0 <= self.cy < self.height):
+            raise InputError(f"intrinsics principal point ({self.cx:g}, {self.cy:g}) lies outside the "
+                             f"{self.width}x{self.height} image", source)
+        return self
 
     @classmethod
     def preset(cls, name: str) -> "Intrinsics":
@@ -52,7 +78,7 @@ class Intrinsics:
             fx, fy, cx, cy = (float(p) for p in parts)
         except ValueError:
             raise InputError(f"intrinsics {text!r} is neither a preset ({sorted(PRESETS)}) nor 'fx,fy,cx,cy'") from None
-        if not (fx > 0 and fy > 0 and all(math.isfinite(v) for v in (cx, cy))):
+        if not (all(math.isfinite(v) for v in (fx, fy, cx, cy)) and fx > 0 and fy > 0):
             raise InputError(f"intrinsics {text!r}: focal lengths must be positive and all values finite")
         return cls(fx, fy, cx, cy, width, height)
 
@@ -101,6 +127,8 @@ def read_biwi_calibration(path: str | Path) -> BiwiCalibration:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise InputError(f"cannot read calibration: {e.strerror}", path) from None
+    except UnicodeDecodeError:
+        raise InputError("calibration is not a text file (binary content)", path) from None
 
     def row(i: int, n: int) -> list[float]:
         if i >= len(lines):
@@ -122,7 +150,11 @@ def read_biwi_calibration(path: str | Path) -> BiwiCalibration:
     w, h = (int(v) for v in row(last, 2))
     if K[0, 0] <= 0 or K[1, 1] <= 0 or w <= 0 or h <= 0:
         raise InputError("focal lengths and image size must be positive", path)
-    return BiwiCalibration(Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h), dist, R, t)
+    try:
+        k = Intrinsics(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), w, h).check_principal_point()
+    except InputError as e:
+        raise InputError(str(e), path) from None
+    return BiwiCalibration(k, dist, R, t)
 
 
 def write_biwi_calibration(path: str | Path, calib: BiwiCalibration) -> None:

@@ -4,8 +4,16 @@ Per frame: validate the depth, find the head automatically (or take a given cent
 DAPoseNet, **refine** the crop around the predicted head centre and run DAPoseNet again, then run
 DASHapeNet on the refined crop and place the face with the predicted pose. A confidence in [0, 1] is
 the share of the 68 posed landmarks that lie within 15 mm of a measured point (eq. 7's matching with a
-tight threshold), times the localiser's score; a frame whose head is not found, or whose confidence is
-below ``min_confidence``, gets the verdict "no face".
+tight threshold), times the localiser's score. A frame gets the verdict "no face" when its head is not
+found, its confidence is below ``min_confidence``, or (``face_check=True``, the default; not in the
+paper) the geometric face check of :mod:`depthface.inference.verdict` finds no face's relief there
+(spheres, ellipsoids, blobs). A "no face" result still holds what the networks answered (for
+diagnostics and evaluation: check ``found`` before using a pose); ``predict``'s CSV/JSON rows carry
+no pose for it.
+
+Arguments are validated at the boundary: the depth must be a 2-D numeric array (or tensor) in mm, the
+intrinsics an :class:`Intrinsics` whose principal point lies inside the frame; anything else raises
+:class:`InputError` naming the argument.
 
 Example::
 
@@ -32,20 +40,49 @@ from scipy.spatial import cKDTree
 
 from depthface.data.localize import HeadNotFoundError
 from depthface.data.preprocess import Preprocessed, preprocess, refine
-from depthface.errors import DepthfaceError
+from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
-from depthface.geometry.camera import Intrinsics
+from depthface.geometry.camera import Intrinsics, validate_depth
 from depthface.geometry.rotations import matrix_to_euler, quaternion_to_matrix
+from depthface.inference.verdict import FaceTemplate, face_verdict
 from depthface.models.normalize import normalize_position
 
 #: a posed landmark "matches" the frame when a measured point is this close (mm)
 CONFIDENCE_MATCH_MM = 15.0
+#: a frame whose measured values all lie below this is taken for metres (mm expected)
+METRES_BELOW = 20.0
+
+
+def check_depth_argument(depth, source: str | None = None) -> np.ndarray:
+    """``depth`` as a numpy array: tensors are detached and moved to the CPU, ragged or non-array
+    input raises :class:`InputError` naming the argument. Values are checked by ``preprocess``."""
+    if isinstance(depth, torch.Tensor):
+        depth = depth.detach().cpu().numpy()
+    try:
+        arr = np.asarray(depth)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"depth must be a 2-D numeric (H, W) array in mm, got {type(depth).__name__} "
+                         f"({' '.join(str(e).split())[:60]})", source) from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"depth must be a 2-D numeric (H, W) array in mm, got dtype {arr.dtype}", source)
+    return arr
+
+
+def check_depth_units(depth: np.ndarray, source: str | None = None) -> None:
+    """Raise :class:`InputError` when every measured value is below :data:`METRES_BELOW` (metres, not mm)."""
+    valid = depth[depth > 0]
+    if valid.size and float(valid.max()) < METRES_BELOW:
+        raise InputError(f"depth looks like metres (every measured value is below {METRES_BELOW:g}); scale it to "
+                         "mm (predict --depth-scale 1000)", source)
 
 
 @dataclass
 class Result:
     """One frame's reconstruction. Conventions: docs/conventions.md (mm, OpenCV camera frame,
-    quaternion w first, yaw/pitch/roll in degrees after Biwi, pose maps head to camera)."""
+    quaternion w first, yaw/pitch/roll in degrees after Biwi, pose maps head to camera).
+
+    ``found=False``: no face. The pose fields are then ``None`` when no head was localised, else the
+    networks' answer, which is *not* a face's pose (kept for diagnostics and evaluation)."""
 
     found: bool
     reason: str
@@ -73,10 +110,18 @@ class Reconstructor:
         device: torch device of the networks.
         min_confidence: below this a frame gets the verdict "no face".
         refine_steps: re-crops around the predicted head centre (1 = once, as documented).
+        face_check: judge with the geometric face check (:mod:`depthface.inference.verdict`; default);
+            ``False`` keeps the confidence threshold alone.
     """
 
     def __init__(self, pose_net, shape_net, face_model: MorphableModel, device: str = "cpu",
-                 min_confidence: float = 0.3, refine_steps: int = 1) -> None:
+                 min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True) -> None:
+        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
+            raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
+        if not (isinstance(refine_steps, int) and refine_steps >= 0):
+            raise DepthfaceError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
+        self.face_check = bool(face_check)
+        self._template = FaceTemplate.from_face_model(face_model) if face_check else None
         self.pose_net = pose_net
         self.shape_net = shape_net
         self.face_model = face_model
@@ -91,6 +136,9 @@ class Reconstructor:
     def from_checkpoints(cls, pose: str | Path, shape: str | Path | None = None, face_model: str | Path | None = None,
                          device: str = "cpu", backend: str = "torch", **kwargs) -> "Reconstructor":
         """Load trained networks (run directories or checkpoint files; ``backend="onnx"`` takes ``.onnx`` files)."""
+        from depthface.train.common import pick_device
+
+        device = pick_device(device)
         model = load_face_model(face_model)
         if backend == "onnx":
             from depthface.models.export import OnnxPoseNet, OnnxShapeNet
@@ -102,11 +150,17 @@ class Reconstructor:
             from depthface.train.shape import load_shape_net
 
             pose_net, ck = load_pose_net(pose, device)
-            shape_net = load_shape_net(shape, device)[0] if shape is not None else None
-            want = ck.get("face_model", {}).get("sha256")
-            if want and want != model.sha256:
-                raise DepthfaceError(f"{pose}: trained with another face model (sha256 {want[:12]}...) than "
-                                     f"{model.source}; pass --face-model")
+            checked = [(pose, ck)]
+            shape_net = None
+            if shape is not None:
+                shape_net, sck = load_shape_net(shape, device)
+                checked.append((shape, sck))
+            for path, c in checked:
+                fm = c.get("face_model")
+                want = fm.get("sha256") if isinstance(fm, dict) else None
+                if want and want != model.sha256:
+                    raise DepthfaceError(f"{path}: trained with another face model (sha256 {str(want)[:12]}...) "
+                                         f"than {model.source}; pass --face-model")
         else:
             raise DepthfaceError(f"unknown backend {backend!r}; use torch or onnx")
         return cls(pose_net, shape_net, model, device, **kwargs)
@@ -147,6 +201,18 @@ class Reconstructor:
         Raises:
             InputError: unreadable depth (NaN, negative, wrong size, all zero, ...).
         """
+        if not isinstance(intrinsics, Intrinsics):
+            raise InputError(f"intrinsics must be an Intrinsics (e.g. Intrinsics.preset('kinect_v1')), got "
+                             f"{type(intrinsics).__name__}", source)
+        intrinsics.check_principal_point(source)
+        depth = check_depth_argument(depth, source)
+        if centre is not None:
+            try:
+                centre = np.asarray(centre, dtype=np.float64)
+            except (ValueError, TypeError):
+                raise InputError("centre must be 3 finite numbers (mm) with z > 0", source) from None
+        depth = validate_depth(depth, source)
+        check_depth_units(depth, source)
         try:
             prep = preprocess(depth, intrinsics, centre, source=source)
         except HeadNotFoundError as e:
@@ -175,8 +241,14 @@ class Reconstructor:
             match = 0.0
         loc_score = prep.localization.score if prep.localization is not None else 1.0
         conf = match * loc_score
+        extras = {"landmark_match": match, "localizer_score": loc_score}
         found = conf >= self.min_confidence
         reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}, then refined)" if found else
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
-        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source,
-                      {"landmark_match": match, "localizer_score": loc_score})
+        if found and self.face_check:
+            v = face_verdict(depth, intrinsics, self._template, R, t)
+            extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
+                           "face_inliers": v.inliers})
+            found = v.face
+            reason = f"{reason}; {v.reason}" if found else v.reason
+        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)

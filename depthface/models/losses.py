@@ -8,12 +8,30 @@ translations). Expectations ``E[.]`` are batch means.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as Fn
 from torch import Tensor
 
+from depthface.errors import DepthfaceError
 from depthface.geometry.chamfer import landmark_chamfer
 from depthface.geometry.rotations import quaternion_conjugate, quaternion_multiply
+
+#: eq. 3's adversarial term: the non-saturating variant (default) or the printed form
+GForm = Literal["nonsaturating", "paper"]
+#: eq. 5's target term: the text's meaning (default) or the printed sign
+Eq5Form = Literal["text", "printed"]
+G_FORMS: tuple[str, ...] = get_args(GForm)
+EQ5_FORMS: tuple[str, ...] = get_args(Eq5Form)
+
+
+def check_form(form: object, allowed: tuple[str, ...], what: str) -> str:
+    """Return ``form`` when it is one of ``allowed`` (exactly; no case folding), else raise
+    :class:`DepthfaceError` naming ``what`` and the choices."""
+    if not isinstance(form, str) or form not in allowed:
+        raise DepthfaceError(f"{what} must be one of {', '.join(allowed)}; got {form!r}")
+    return form
 
 
 def _log_d(logit: Tensor) -> Tensor:
@@ -50,13 +68,14 @@ def loss_d_reg(disp_source_gen: Tensor, disp_true: Tensor) -> Tensor:
     return Fn.smooth_l1_loss(disp_source_gen, disp_true)
 
 
-def loss_g(logit_source_gen: Tensor, disp_source_gen: Tensor, disp_true: Tensor, form: str = "nonsaturating") -> Tensor:
+def loss_g(logit_source_gen: Tensor, disp_source_gen: Tensor, disp_true: Tensor, form: GForm = "nonsaturating") -> Tensor:
     """Eq. 3: ``L_G = E_s [log(1 - D(x_sg)) + smoothL1(D_reg(x_sg) - dV_s)]``.
 
     ``form="paper"`` minimises ``log(1 - D(x_sg))`` as printed; ``"nonsaturating"`` (default) minimises
     ``-log D(x_sg)`` instead, which has the same fixed point but does not vanish when D wins early
     (Goodfellow et al. 2014); Generate-To-Adapt trains its generator this way too.
     """
+    check_form(form, G_FORMS, "loss_g form")
     adv = _log_1m_d(logit_source_gen).mean() if form == "paper" else -_log_d(logit_source_gen).mean()
     return adv + Fn.smooth_l1_loss(disp_source_gen, disp_true)
 
@@ -66,7 +85,7 @@ def loss_r(disp_pred: Tensor, disp_true: Tensor) -> Tensor:
     return Fn.smooth_l1_loss(disp_pred, disp_true)
 
 
-def loss_d_adv_t(logit_target_gen: Tensor, form: str = "text") -> Tensor:
+def loss_d_adv_t(logit_target_gen: Tensor, form: Eq5Form = "text") -> Tensor:
     """The target term of eq. 5, ``L_Dadv,t``, as F minimises it.
 
     As printed, ``-log(1 - D(x_tg))`` would push F's target generations toward "fake" (what D itself
@@ -74,6 +93,7 @@ def loss_d_adv_t(logit_target_gen: Tensor, form: str = "text") -> Tensor:
     (default) implements the text: ``-log D(x_tg)``, minimised when D takes x_tg for a real source image.
     ``form="printed"`` keeps the printed sign.
     """
+    check_form(form, EQ5_FORMS, "loss_d_adv_t form")
     return -_log_d(logit_target_gen).mean() if form == "text" else -_log_1m_d(logit_target_gen).mean()
 
 

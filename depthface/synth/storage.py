@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depthface.errors import InputError
+from depthface.files import file_problem
 from depthface.facemodel import MorphableModel, load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
@@ -361,7 +362,8 @@ def stored_fields(manifest: dict) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 def verify(root: str | Path, checksums: bool = True) -> list[str]:
-    """Check a dataset's integrity. Returns one line per problem (empty list: intact)."""
+    """Check a dataset's integrity: every chunk array (shape, dtype, sha256) and every full frame in
+    ``frames/`` (decoded entirely). Returns one line per problem (empty list: intact)."""
     root = Path(root)
     try:
         m = read_manifest(root)
@@ -382,6 +384,10 @@ def verify(root: str | Path, checksums: bool = True) -> list[str]:
             sums = None
         for name, (shape, dtype) in fields.items():
             path = d / f"{name}.npy"
+            problem = file_problem(path, max_bytes=1 << 40)
+            if problem is not None:
+                problems.append(f"{path}: {problem}")
+                continue
             try:
                 arr = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as e:
@@ -393,9 +399,23 @@ def verify(root: str | Path, checksums: bool = True) -> list[str]:
                 problems.append(f"{path}: checksum mismatch (corrupt)")
     extra = [p.name for p in (root / "chunks").glob("*") if not (p.name.isdigit() and int(p.name) < m["n_chunks"])]
     problems += [f"{root / 'chunks' / e}: unexpected entry (leftover of an interrupted run?)" for e in sorted(extra)]
-    for i in range(m["n_full_frames"]):
-        if not (root / "frames" / f"{i:06d}.npy").exists():
-            problems.append(f"{root / 'frames' / f'{i:06d}.npy'}: full frame missing")
+    k = m["intrinsics"]
+    for i in range(m.get("n_full_frames", 0)):
+        path = root / "frames" / f"{i:06d}.npy"
+        if not os.path.lexists(path):
+            problems.append(f"{path}: full frame missing")
+            continue
+        problem = file_problem(path)
+        if problem is not None:
+            problems.append(f"{path}: {problem}")
+            continue
+        try:  # decode it entirely: a truncated or corrupt frame fails here
+            arr = np.load(path, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 - numpy raises ValueError/OSError/EOFError/... for corrupt files
+            problems.append(f"{path}: unreadable full frame ({type(e).__name__}: {' '.join(str(e).split())[:80]})")
+            continue
+        if arr.shape != (k["height"], k["width"]) or arr.dtype != np.uint16:
+            problems.append(f"{path}: full frame {arr.shape} {arr.dtype}, expected ({k['height']}, {k['width']}) uint16")
     return problems
 
 

@@ -51,10 +51,22 @@ def setup_distributed(device: str) -> Dist:
 
 
 def pick_device(device: str | None) -> str:
+    """``auto`` -> cuda when available else cpu; a named device is checked (one-line error when it
+    does not exist here, e.g. ``cuda:7`` on a machine with one GPU or none)."""
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DepthfaceError(f"--device {device} asked for, but CUDA is not available here")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DepthfaceError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DepthfaceError(f"--device {device} asked for, but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DepthfaceError(f"--device {device} asked for, but this machine has {torch.cuda.device_count()} "
+                                 "CUDA device(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise DepthfaceError(f"--device {device!r}: use cpu, cuda, cuda:N or auto")
     return device
 
 
@@ -103,10 +115,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / CHECKPOINT
     if not path.exists():
         raise InputError("checkpoint not found (train first, or pass the run directory)", path)
+    if not path.is_file():
+        raise InputError("checkpoint is not a regular file", path)
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"pytorch" in head.lower()
+                                          and not head.startswith(b"PK")):
+        raise InputError("this is an ONNX model, use --backend onnx (or pass the PyTorch run directory)", path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for corrupt files
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
         raise InputError(f"checkpoint is corrupt or not a depthface checkpoint ({type(e).__name__})", path) from None
+    if not isinstance(ck, dict):
+        raise InputError(f"not a depthface checkpoint (holds a {type(ck).__name__}, not a dict)", path)
+    return ck
 
 
 def load_network(ckpt: str | Path, kind: str, factory, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -117,11 +139,18 @@ def load_network(ckpt: str | Path, kind: str, factory, device: str = "cpu") -> t
     ck = load_checkpoint(ckpt)
     if ck.get("kind") != kind:
         raise InputError(f"not a {kind} checkpoint (kind={ck.get('kind')!r})", ckpt)
-    net = factory(NetConfig(**{**ck["net_config"], "widths": tuple(ck["net_config"]["widths"])}))
+    cfg = ck.get("net_config")
+    if not isinstance(cfg, dict) or not isinstance(ck.get("model"), dict):
+        raise InputError("checkpoint lacks its network configuration or weights (net_config, model)", ckpt)
+    try:
+        net = factory(NetConfig(**{**cfg, "widths": tuple(cfg["widths"])}))
+    except Exception as e:  # noqa: BLE001 - a damaged config fails in many ways (KeyError, TypeError, ...)
+        raise InputError(f"checkpoint's net_config is invalid ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:80]})", ckpt) from None
     inference_only = tuple(ck.get("inference_only", ()))  # e.g. ("F.", "R."): a compact release checkpoint
     try:
         missing, _ = net.load_state_dict(ck["model"], strict=not inference_only)
-    except RuntimeError as e:
+    except Exception as e:  # noqa: BLE001 - RuntimeError for shapes, TypeError/KeyError for damaged dicts
         raise InputError(f"weights do not fit the network ({' '.join(str(e).split())[:100]})", ckpt) from None
     needed = [k for k in missing if k.startswith(inference_only)]
     if needed:

@@ -60,6 +60,10 @@ class ShapeTrainConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
+        from depthface.models.losses import EQ5_FORMS, G_FORMS, check_form
+
+        check_form(self.g_form, G_FORMS, "ShapeTrainConfig.g_form")
+        check_form(self.eq5_form, EQ5_FORMS, "ShapeTrainConfig.eq5_form")
         if self.shape_output not in ("vertices", "coefficients"):
             raise DepthfaceError(f"shape_output must be vertices or coefficients; got {self.shape_output!r}")
 
