@@ -153,7 +153,7 @@ def test_full_fit_is_not_pulled_by_hair_neck_and_background(model, region):
 
     face_cam = true[0].numpy() @ scene.rotation.T + scene.translation
     off_face = cKDTree(face_cam).query(points, distance_upper_bound=10.0)[0] > 10.0
-    assert off_face.mean() > 0.3  # the context is really there
+    assert off_face.mean() > 0.2  # the context is really there (hair, neck, torso, background)
     R0 = _rot(5.0, -3.0, 2.0) @ scene.rotation
     res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]))
     e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
