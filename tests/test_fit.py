@@ -28,7 +28,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def region(model) -> FitRegion:
-    return prepare_fit_region(model, "narrow", 1000)
+    return prepare_fit_region(model)
 
 
 def _frame(model, index: int, sensor=None):
@@ -82,9 +82,11 @@ def test_vertex_normals_of_a_tetrahedron_point_outward():
     assert np.all(((v - v.mean(0)) * n).sum(1) > 0)
 
 
-def test_region_is_an_even_subsample_of_the_narrow_face(model, region):
+def test_region_is_an_even_subsample_of_the_face_area_with_the_narrow_face_as_core(model, region):
     assert 900 <= len(region.indices) <= 1100
-    assert np.isin(region.indices, model.narrow_face.numpy()).all()
+    assert np.isin(region.indices, model.face_area.numpy()).all()
+    assert np.array_equal(region.core, np.isin(region.indices, model.narrow_face.numpy()))
+    assert 0.5 < region.core.mean() < 0.9
     assert region.basis.shape == (len(region.indices), 3, model.identity_dim + model.expression_dim)
     assert region.expression_bounded and region.n_identity == model.identity_dim
     # even (one vertex per voxel): few neighbours much closer than the typical spacing
@@ -140,7 +142,7 @@ def test_full_fit_recovers_a_clean_rendered_face(model, region):
     e_mean = shape_errors(m64, m64.mean[None], true)[0]
     assert e["rms_mm"] < 1.0 and e["rms_mm"] < 0.25 * e_mean["rms_mm"]
     assert e["mean_distance_mm"] < 0.7
-    assert _angle(res.R, scene.rotation) < 0.8
+    assert _angle(res.R, scene.rotation) < 0.5
     assert (res.expression >= 0).all() and (res.expression <= 1).all()
     assert res.identity.shape == (model.identity_dim,) and res.vertices.shape == (model.num_vertices, 3)
 
@@ -157,7 +159,7 @@ def test_full_fit_is_not_pulled_by_hair_neck_and_background(model, region):
     R0 = _rot(5.0, -3.0, 2.0) @ scene.rotation
     res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]))
     e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
-    assert e["rms_mm"] < 1.2 and _angle(res.R, scene.rotation) < 0.8
+    assert e["rms_mm"] < 1.8 and _angle(res.R, scene.rotation) < 1.0
 
 
 def test_position_cloud_and_bad_input():

@@ -9,8 +9,9 @@ beta)``; posed, ``p = R s + t`` (docs/conventions.md). The fit minimises over ``
 
     sum_i w_i (n_i . (R s_i(c) + t - q_i))^2 / sigma^2  +  |alpha|^2  +  lambda_beta |beta|^2
 
-* ``i`` runs over a spatially even subsample of a facial region (default the narrow face: no hair line,
-  ears, jaw line or neck), whose vertices face the camera under the current pose;
+* ``i`` runs over a spatially even subsample of a facial region whose vertices face the camera under the
+  current pose: by default the face area (forehead and jaw line included, no ears or neck), of which only
+  the narrow face (no hair line, jaw line or ears) drives the first, rigid-only iterations;
 * ``q_i`` is the nearest measured point (scipy ``cKDTree``), ``n_i`` the model's unit normal at vertex
   ``i`` rotated into the camera frame (point-to-plane along the smooth model's normal, not the noisy
   frame's);
@@ -105,6 +106,8 @@ class FitRegion:
         n_identity: Ki. ``expression_bounded``: whether the expression coefficients lie in [0, 1] (blendshapes).
         full_mean: ``(V, 3)`` and ``full_basis``: ``(3V, K)`` float32, for the fitted face's full vertices.
         basis_axes: ``(3, M, K)`` float32, ``basis`` split by axis (contiguous rows for the Jacobian).
+        core: ``(M,)`` bool, the fitted vertices the rigid iterations use (all of them unless a core region
+            was given).
     """
 
     indices: np.ndarray
@@ -117,6 +120,7 @@ class FitRegion:
     full_mean: np.ndarray
     full_basis: np.ndarray
     basis_axes: np.ndarray
+    core: np.ndarray
 
     @property
     def n_coefficients(self) -> int:
@@ -145,13 +149,18 @@ def _even_subsample(points: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "narrow", n_points: int = 1000) -> FitRegion:
+def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face", n_points: int = 1000,
+                       core: str | np.ndarray | None = "narrow") -> FitRegion:
     """Subsample a region of ``model`` for :func:`fit_frame`.
 
     Args:
         model: the face model.
-        region: ``"narrow"`` (default: the tight face crop), ``"face"`` (the face area) or vertex indices.
+        region: ``"face"`` (default: the face area, with forehead and jaw line, no ears or neck), ``"narrow"``
+            (the tight face crop) or vertex indices.
         n_points: about how many vertices to fit (an even subsample; speed grows with it).
+        core: a sub-region that alone drives the rigid iterations (e.g. ``"narrow"`` inside ``"face"``:
+            the pose settles on the face proper before the forehead and jaw line, where hair and neck
+            are, join with the coefficients; the default), or ``None`` (the whole region).
     """
     if n_points < 20:
         raise InputError(f"n_points must be at least 20, got {n_points}")
@@ -165,9 +174,11 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "narrow
     full_basis = np.concatenate((model.identity_basis.detach().cpu().numpy().reshape(3 * V, -1),
                                  model.expression_basis.detach().cpu().numpy().reshape(3 * V, -1)), axis=-1)
     spacing = float(np.median(cKDTree(mean_full[sub]).query(mean_full[sub], k=2)[0][:, 1]))
+    core_mask = (np.ones(len(sub), bool) if core is None
+                 else np.isin(sub, model.region_indices(core).cpu().numpy()))
     return FitRegion(sub, mean_full[sub], basis, normals, spacing, model.identity_dim, model.expression_kind == "blendshapes",
                      mean_full.astype(np.float32), np.ascontiguousarray(full_basis, dtype=np.float32),
-                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32))
+                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask)
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,7 +270,7 @@ def fit_frame(
     shape0: np.ndarray | None = None,
     mode: str = "pose+shape",
     rigid_iterations: int = 15,
-    iterations: int = 6,
+    iterations: int = 10,
     reject_mm: tuple[float, float] = (30.0, 8.0),
     noise_mm: float | None = None,
     expression_ridge: float = 10.0,
@@ -348,6 +359,8 @@ def fit_frame(
             p = a + t
             n = region.normals @ R.T
             facing = (n * p).sum(-1) < -0.05 * np.linalg.norm(p, axis=1)  # normal toward the camera
+            if not joint:
+                facing &= region.core
             d, j = tree.query(p[facing], distance_upper_bound=thr)
             sel = np.flatnonzero(facing)[np.isfinite(d)]
             q = pts[j[np.isfinite(d)]]
