@@ -48,4 +48,4 @@ def test_3dmm_fit_nearly_recovers_the_face_of_a_clean_frame(sample):
     e_fit = shape_errors(m64, torch.from_numpy(fit.vertices).double()[None], true)[0]["rms_mm"]
     e_mean = shape_errors(m64, m64.mean[None], true)[0]["rms_mm"]
     assert e_fit < 2.5 and e_fit < 0.6 * e_mean  # a stored crop (mm-quantised, resampled), a jaw shifted right
-    assert geodesic_angle_deg(torch.from_numpy(fit.R), torch.from_numpy(scene.rotation)).item() < 1.5
+    assert geodesic_angle_deg(torch.from_numpy(fit.R), torch.from_numpy(scene.rotation)).item() < 2.5
