@@ -41,7 +41,8 @@ from scipy.spatial import cKDTree
 from depthface.errors import InputError
 from depthface.facemodel.model import MorphableModel
 
-__all__ = ["FitRegion", "FitResult", "FIT_MODES", "prepare_fit_region", "fit_frame", "coefficients_from_vertices",
+__all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
+           "coefficients_from_vertices",
            "position_cloud", "position_normals", "vertex_normals"]
 
 #: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
@@ -445,3 +446,34 @@ def coefficients_from_vertices(region: FitRegion, vertices: np.ndarray, noise_mm
         lo[Ki:], hi[Ki:] = 0.0, 1.0
     c = _solve_box(H, B.T @ d / noise_mm**2, lo, hi)
     return c[:Ki], c[Ki:]
+
+
+#: test-time refinement of a network's prediction: none, the pose only, or pose and shape.
+REFINE_MODES: tuple[str, ...] = ("none", "pose", "pose+shape")
+
+
+def refine_prediction(points: np.ndarray, region: FitRegion, R: np.ndarray, t: np.ndarray, vertices: np.ndarray,
+                      refine: str, **kwargs) -> FitResult | None:
+    """Refine a network's pose and face by :func:`fit_frame` (docs/method.md, "Fit and refinement").
+
+    * ``"pose"``: robust point-to-plane ICP of the face region of the network's own face ``vertices``,
+      started at the network's pose; the face is kept.
+    * ``"pose+shape"``: the network's face projected on the model's modes
+      (:func:`coefficients_from_vertices`) is the start; pose, identity and expression are fitted.
+    * ``"none"``: returns ``None``.
+
+    Args:
+        points: ``(N, 3)`` measured points (camera frame, mm).
+        region: from :func:`prepare_fit_region`.
+        R: ``(3, 3)``, t: ``(3,)`` the network's pose. vertices: ``(V, 3)`` its face (head frame, mm).
+        refine: one of :data:`REFINE_MODES`.
+        kwargs: further options of :func:`fit_frame`.
+    """
+    if refine not in REFINE_MODES:
+        raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
+    if refine == "none":
+        return None
+    if refine == "pose":
+        return fit_frame(points, region, R, t, shape0=vertices, mode="pose", **kwargs)
+    alpha, beta = coefficients_from_vertices(region, vertices)
+    return fit_frame(points, region, R, t, identity0=alpha, expression0=beta, mode="pose+shape", **kwargs)
