@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial import cKDTree
 
 from depthface.errors import InputError
@@ -107,8 +108,8 @@ class FitRegion:
         n_identity: Ki. ``expression_bounded``: whether the expression coefficients lie in [0, 1] (blendshapes).
         full_mean: ``(V, 3)`` and ``full_basis``: ``(3V, K)`` float32, for the fitted face's full vertices.
         basis_axes: ``(3, M, K)`` float32, ``basis`` split by axis (contiguous rows for the Jacobian).
-        core: ``(M,)`` bool, the fitted vertices the rigid iterations use (all of them unless a core region
-            was given).
+        core: ``(M,)`` bool, the fitted vertices of the core region (all of them unless a core was given).
+        rigid: ``(M,)`` bool, the even subsample of the core that the rigid iterations use.
     """
 
     indices: np.ndarray
@@ -122,6 +123,7 @@ class FitRegion:
     full_basis: np.ndarray
     basis_axes: np.ndarray
     core: np.ndarray
+    rigid: np.ndarray
 
     @property
     def n_coefficients(self) -> int:
@@ -151,7 +153,7 @@ def _even_subsample(points: np.ndarray, n: int) -> np.ndarray:
 
 
 def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face", n_points: int = 1000,
-                       core: str | np.ndarray | None = "narrow") -> FitRegion:
+                       core: str | np.ndarray | None = "narrow", n_rigid: int = 400) -> FitRegion:
     """Subsample a region of ``model`` for :func:`fit_frame`.
 
     Args:
@@ -162,6 +164,8 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
         core: a sub-region that alone drives the rigid iterations (e.g. ``"narrow"`` inside ``"face"``:
             the pose settles on the face proper before the forehead and jaw line, where hair and neck
             are, join with the coefficients; the default), or ``None`` (the whole region).
+        n_rigid: about how many of the core's vertices (an even subsample) the rigid iterations use: six
+            unknowns need far fewer pairs than the coefficients, and a pair costs a k-d tree query.
     """
     if n_points < 20:
         raise InputError(f"n_points must be at least 20, got {n_points}")
@@ -177,9 +181,12 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
     spacing = float(np.median(cKDTree(mean_full[sub]).query(mean_full[sub], k=2)[0][:, 1]))
     core_mask = (np.ones(len(sub), bool) if core is None
                  else np.isin(sub, model.region_indices(core).cpu().numpy()))
+    core_ids = np.flatnonzero(core_mask)
+    rigid_mask = np.zeros(len(sub), bool)
+    rigid_mask[core_ids[_even_subsample(mean_full[sub[core_ids]], n_rigid)]] = True
     return FitRegion(sub, mean_full[sub], basis, normals, spacing, model.identity_dim, model.expression_kind == "blendshapes",
                      mean_full.astype(np.float32), np.ascontiguousarray(full_basis, dtype=np.float32),
-                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask)
+                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask, rigid_mask)
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,7 +198,7 @@ class FitResult:
         identity: ``(Ki,)`` alpha. expression: ``(Ke,)`` beta.
         vertices: ``(V, 3)`` float32 full-topology vertices in the head frame (mm).
         rms_mm: RMS of the weighted point-to-plane residuals of the last iteration's kept pairs (mm).
-        median_abs_mm: their median absolute residual (mm).
+        median_abs_mm: the median absolute residual of the last iteration's pairs before trimming (mm).
         inlier_fraction: share of the fitted (camera-facing) vertices kept in the last iteration.
         n_pairs: number of kept pairs in the last iteration.
         iterations: iterations run.
@@ -219,7 +226,7 @@ def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, ite
     for free variables) by an active-set loop: variables that leave their bounds are fixed there and the rest
     re-solved; fixed ones whose gradient points back inside are released. Exact once the set settles."""
     k = len(g)
-    x = np.linalg.solve(H, g)
+    x = _spd_solve(H, g)
     if not ((x < lo) | (x > hi)).any():
         return x
     at = np.full(k, np.nan)  # the bound a variable is fixed at, NaN = free
@@ -237,8 +244,16 @@ def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, ite
         free = ~fixed
         x = at.copy()
         if free.any():
-            x[free] = np.linalg.solve(H[np.ix_(free, free)], g[free] - H[np.ix_(free, fixed)] @ at[fixed])
+            x[free] = _spd_solve(H[np.ix_(free, free)], g[free] - H[np.ix_(free, fixed)] @ at[fixed])
     return np.clip(x, lo, hi)
+
+
+def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``H^{-1} g`` for a symmetric positive definite ``H`` (Cholesky; LU if it is not numerically SPD)."""
+    try:
+        return cho_solve(cho_factor(H, check_finite=False), g, check_finite=False)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(H, g)
 
 
 def _rodrigues(w: np.ndarray) -> np.ndarray:
@@ -279,6 +294,9 @@ def fit_frame(
     trim_sigmas: float | None = 3.0,
     damping: float = 1e-3,
     crop_radius_mm: float = 170.0,
+    max_points: int = 8000,
+    box_iterations: int = 1,
+    free_space: bool = True,
     tree: cKDTree | None = None,
 ) -> FitResult:
     """Fit the model's pose (and coefficients) to one frame's measured points (see the module docstring).
@@ -306,6 +324,16 @@ def fit_frame(
         trim_sigmas: drop residuals beyond this many robust sigmas (``None``: Huber weights only).
         damping: Levenberg-Marquardt damping of the rigid block (relative to its diagonal).
         crop_radius_mm: only points this close to the start head centre are searched (without ``tree``).
+        max_points: at most about this many of them, every k-th (without ``tree``): residuals run along the
+            model's normals, so a sparser cloud costs little accuracy (a 2 mm spacing moves a point on a
+            surface curved with a 50 mm radius by 0.01 mm) and makes the k-d tree cheaper.
+        free_space: trim only residuals whose measured point lies in front of the face (an occluder: hair,
+            a hand); a face in front of its measured point is free-space evidence a depth camera gives (it
+            would have seen that surface), such as an open mouth's cavity behind closed model lips, and
+            keeps its Huber weight. Applied in the joint iterations only (a rigid fit of a wrong face, such as
+            the mean, is better off trimming both sides). ``False``: trim both sides.
+        box_iterations: active-set passes of each step's box-constrained solve (each step is approximate
+            anyway; the next iteration continues from the clipped result).
         tree: a ``cKDTree`` of ``points`` when the caller has one (``crop_radius_mm`` is then not applied).
 
     Returns:
@@ -344,6 +372,7 @@ def fit_frame(
             # the face lies within about 150 mm of the head centre: a smaller tree, and no shoulders or walls
             near = np.sum((pts - t) ** 2, axis=1) < crop_radius_mm**2
             pts = pts[near] if near.sum() >= 12 else pts
+            pts = pts[:: max(1, -(-len(pts) // max_points))]  # point-to-plane tolerates a sparser cloud
             tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
         B = region.basis.reshape(-1, K)
         lo = np.full(K, -np.inf)
@@ -351,17 +380,19 @@ def fit_frame(
         prior = np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)]
         total = rigid_iterations + (iterations if shape_on else 0)
         it = 0
+        s = None
         while it < total:
             joint = it >= rigid_iterations
             frac = min(it / max(rigid_iterations - 1, 1), 1.0)
             thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * frac
-            s = base + (B @ c).reshape(-1, 3)  # (M, 3) head frame
+            if s is None or joint:  # the face changes only in the joint iterations
+                s = base + (B @ c).reshape(-1, 3)  # (M, 3) head frame
             a = s @ R.T  # (M, 3) rotated, relative to the head centre
             p = a + t
             n = region.normals @ R.T
             facing = (n * p).sum(-1) < -0.05 * np.linalg.norm(p, axis=1)  # normal toward the camera
             if not joint:
-                facing &= region.core
+                facing &= region.rigid
             d, j = tree.query(p[facing], distance_upper_bound=thr)
             sel = np.flatnonzero(facing)[np.isfinite(d)]
             q = pts[j[np.isfinite(d)]]
@@ -369,15 +400,19 @@ def fit_frame(
                 break
             nn = n[sel]
             r = ((p[sel] - q) * nn).sum(-1)  # point-to-plane residuals (mm)
-            sig = max(1.4826 * float(np.median(np.abs(r))), 0.1)
-            w = np.minimum(1.0, 1.345 * sig / np.maximum(np.abs(r), 1e-12))
+            ar = np.abs(r)
+            sig = max(1.4826 * float(np.partition(ar, len(ar) // 2)[len(ar) // 2]), 0.1)  # median
+            w = np.minimum(1.0, 1.345 * sig / np.maximum(ar, 1e-12))
             if trim_sigmas is not None:
-                w[np.abs(r) > trim_sigmas * sig] = 0.0
+                far = ar > trim_sigmas * sig
+                if free_space and joint:  # only measured points in front of the face can be occluders (hair, a hand)
+                    far &= r < 0
+                w[far] = 0.0
             keep = w > 0
             sel, r, w, nn = sel[keep], r[keep], w[keep], nn[keep]
             n_used, it_done = len(sel), it_done + 1
             rms = float(np.sqrt(np.sum(w * r * r) / max(np.sum(w), 1e-12)))
-            med = float(np.median(np.abs(r)))
+            med = sig / 1.4826  # of the residuals before trimming
             inl = min(1.0, n_used / max(int(facing.sum()), 1))
             if n_used < 12:
                 break
@@ -406,7 +441,7 @@ def fit_frame(
                 if region.expression_bounded:
                     lo_x[6 + Ki:] = -c[Ki:]
                     hi_x[6 + Ki:] = 1.0 - c[Ki:]
-                x = _solve_box(H, g, lo_x, hi_x)
+                x = _solve_box(H, g, lo_x, hi_x, iterations=box_iterations)
                 c = c + x[6:]
                 if region.expression_bounded:
                     c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
@@ -417,7 +452,7 @@ def fit_frame(
             it += 1
             if not joint and np.linalg.norm(x[:3]) < 2e-5 and np.linalg.norm(x[3:6]) < 2e-3 and frac >= 0.5:
                 it = rigid_iterations  # the pose has settled: on to the joint iterations (or done)
-    verts = base_full + (region.full_basis @ c.astype(np.float32)).reshape(-1, 3)
+    verts = base_full.copy() if not c.any() else base_full + (region.full_basis @ c.astype(np.float32)).reshape(-1, 3)
     return FitResult(R, t, c[:Ki].copy(), c[Ki:].copy(), verts, rms, med, inl, n_used, it_done)
 
 
