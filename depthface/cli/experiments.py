@@ -36,10 +36,11 @@ def make_domains(out: Path, model: MorphableModel, source_frames: int, target_fr
     return src, tgt
 
 
-def icp_on_dataset(ds: SourceDataset, model: MorphableModel, n_points: int = 1500) -> tuple[dict[str, np.ndarray], float]:
+def icp_on_dataset(ds: SourceDataset, model: MorphableModel, n_points: int = 1000) -> tuple[dict[str, np.ndarray], float]:
     """The ICP baseline on every frame of a labelled dataset: errors and seconds per frame."""
-    face = model.mean[model.region_indices("narrow")].double().numpy()
-    pts = face[np.linspace(0, len(face) - 1, n_points).astype(int)]
+    from depthface.facemodel.fit import prepare_fit_region
+
+    pts = prepare_fit_region(model, "narrow", n_points)
     Rp, tp, Rt, tt = [], [], [], []
     t0 = time.perf_counter()
     for i in range(len(ds)):
@@ -102,28 +103,25 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
     return results
 
 
-def shape_baseline_on_dataset(ds: SourceDataset, model: MorphableModel, indices: list[int], iterations: int = 3,
-                              n_points: int = 2500) -> tuple[list[dict], float, list[np.ndarray]]:
+def shape_baseline_on_dataset(ds: SourceDataset, model: MorphableModel, indices: list[int],
+                              n_points: int = 1000) -> tuple[list[dict], float, list[np.ndarray]]:
     """The 3DMM-fit baseline (ICP pose, then coefficients + pose) on chosen samples: errors, s/frame, meshes."""
     from depthface.evaluation.baselines import fit_3dmm
     from depthface.evaluation.shape import shape_errors
+    from depthface.facemodel.fit import prepare_fit_region
 
-    face = model.region_indices("face").numpy()
-    pts = face[np.linspace(0, len(face) - 1, n_points).astype(int)]
-    mean = model.mean.double().numpy()
-    basis = torch.cat((model.identity_basis, model.expression_basis), -1).double().numpy()
-    icp_pts = model.mean[model.region_indices("narrow")].double().numpy()[::4]
+    region = prepare_fit_region(model, "narrow", n_points)
     out, meshes = [], []
     t0 = time.perf_counter()
     for i in indices:
         item = ds[i]
         pos = item["position"].double().numpy()
-        R0, t0_, _ = icp_pose(pos, icp_pts, item["crop_centre"].double().numpy())
-        c, _, _ = fit_3dmm(pos, mean[pts], basis[pts], R0, t0_, iterations, n_identity=model.identity_dim)
-        pred = torch.from_numpy(mean + (basis.reshape(-1, basis.shape[-1]) @ c).reshape(-1, 3))[None]
+        R0, t0_, _ = icp_pose(pos, region, item["crop_centre"].double().numpy())
+        fit = fit_3dmm(pos, region, R0, t0_)
+        pred = torch.from_numpy(fit.vertices).double()[None]
         true = model.vertices(item["identity"][None], item["expression"][None]).double()
         out.append({"index": int(item["index"]), **shape_errors(model.to(dtype=torch.float64), pred, true)[0]})
-        meshes.append(pred[0].float().numpy())
+        meshes.append(fit.vertices)
     return out, (time.perf_counter() - t0) / max(len(indices), 1), meshes
 
 

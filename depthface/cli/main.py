@@ -239,6 +239,8 @@ def eval_pose_cmd(
                                              "automatic head localisation (POSEidon's protocol)"),
     limit: Optional[int] = typer.Option(None, help="real data: evaluate this many frames spread over the split"),
     out: Optional[Path] = typer.Option(None, help="where to write metrics.json, frames.csv and plots"),
+    refine: str = typer.Option("none", help="test-time model fit after the network (beyond the paper): none "
+                                            "(the paper), pose (robust ICP of the face region) or pose+shape"),
     batch_size: int = 64,
     workers: int = 0,
     device: str = "auto",
@@ -269,10 +271,10 @@ def eval_pose_cmd(
             if limit < 1:
                 raise DepthfaceError(f"--limit must be at least 1, got {limit}")
             indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
-        rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev)
+        rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev, refine=refine)
         ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop)
         s = ev.summary()
-        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else ''}"
+        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else ''}{_refine_suffix(refine)}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
         write_real_pose_csv(out / "frames.csv", ev)
@@ -290,19 +292,114 @@ def eval_pose_cmd(
     split = split or "test"
     if gt_crop or limit is not None:
         raise DepthfaceError("--gt-crop and --limit apply to --biwi/--ict3dhp; a depthface dataset has stored crops")
-    net, _ = load_pose_net(ckpt, dev)
+    net, ck = load_pose_net(ckpt, dev)
     ds = SourceDataset(data, None if split == "all" else split)
     pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
+    if refine != "none":
+        import numpy as np
+
+        from depthface.evaluation.refine import refine_dataset_predictions
+        from depthface.facemodel import load_face_model
+
+        pred["R_pred"], pred["t_pred"], _, fit_s = refine_dataset_predictions(
+            ds, np.arange(len(ds)), pred["R_pred"], pred["t_pred"], load_face_model(face_model), refine)
     e = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
     s = summarize(e)
-    out = out or run_dir / f"eval_{Path(data).name}_{split}"
+    s["refine"] = refine
+    s["network_ms_per_frame"] = 1e3 * float(pred["seconds_per_frame"])
+    if refine != "none":
+        s["refine_ms_per_frame"] = 1e3 * fit_s
+    out = out or run_dir / f"eval_{Path(data).name}_{split}{_refine_suffix(refine)}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
     write_pose_csv(out / "frames.csv", pred["index"], e)
     plot_pose_errors(out / "error_vs_angle.png", {"network": e})
-    typer.echo(f"crops: the dataset's stored crop centres (ground truth + jitter); {s['frames']} frames")
+    typer.echo(f"crops: the dataset's stored crop centres (ground truth + jitter); {s['frames']} frames"
+               + (f"; refinement {refine}: {s['refine_ms_per_frame']:.1f} ms/frame" if refine != "none" else ""))
     typer.echo(f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
                f"translation {s['translation_mm']:.1f} mm; wrote {out}")
+
+
+def _refine_suffix(refine: str) -> str:
+    return "" if refine == "none" else "_refine_" + refine.replace("+", "_")
+
+
+@eval_app.command("shape")
+def eval_shape_cmd(
+    ckpt: Optional[Path] = typer.Option(None, help="shape run directory or checkpoint (none: the 3DMM fit alone)"),
+    data: Optional[Path] = typer.Option(None, help="a depthface dataset with labels (identity, expression)"),
+    facewarehouse: Optional[Path] = typer.Option(None, help="a FaceWarehouse copy (Tester_k/TrainingPose/pose_M.obj): "
+                                                            "the paper's protocol"),
+    pose: Optional[Path] = typer.Option(None, help="pose run: --data: the refinement's start pose; --facewarehouse: "
+                                                   "required (the product path)"),
+    split: Optional[str] = typer.Option(None, help="--data: train, val, test (default) or all; --facewarehouse: "
+                                                   "test (default, the paper's 30 samples) or all"),
+    limit: Optional[int] = typer.Option(None, help="evaluate this many samples spread over the split"),
+    refine: str = typer.Option("none", help="none (the network alone) or pose+shape (also the network refined by "
+                                            "the model fit; beyond the paper)"),
+    out: Optional[Path] = typer.Option(None, help="where to write metrics.json, samples.csv and the pictures"),
+    fw_landmarks: Optional[Path] = typer.Option(None, help="--facewarehouse: the nine landmark vertex indices "
+                                                           "(default PATH/landmarks9.txt)"),
+    mm_per_unit: Optional[float] = typer.Option(None, help="--facewarehouse: OBJ unit in mm (default 100, an estimate)"),
+    similarity: bool = typer.Option(False, help="--facewarehouse: estimate a scale in the nine-landmark alignment "
+                                                "(paper: rigid)"),
+    sensor: Optional[str] = typer.Option(None, help="--facewarehouse without depth files: render through this sensor "
+                                                    "(kinect_v1; default clean)"),
+    device: str = "auto",
+    face_model: Optional[Path] = typer.Option(None, help="face model the network was trained with"),
+) -> None:
+    """Shape error (per-vertex RMS and eq. 8 in the narrow face after nine-landmark alignment) of DASHapeNet,
+    the network refined by the model fit, or the 3DMM fit alone."""
+    from depthface.evaluation.shape_eval import evaluate_shape, write_shape_report
+    from depthface.facemodel import load_face_model
+    from depthface.train.common import pick_device
+    from depthface.train.pose import load_pose_net
+    from depthface.train.shape import load_shape_net
+
+    if (data is None) == (facewarehouse is None):
+        raise DepthfaceError("give exactly one of --data, --facewarehouse")
+    dev = pick_device(device)
+    model = load_face_model(face_model)
+    base = Path(ckpt if ckpt is None or Path(ckpt).is_dir() else Path(ckpt).parent) if ckpt is not None else None
+    if facewarehouse is not None:
+        from depthface.evaluation.facewarehouse_eval import evaluate_facewarehouse
+        from depthface.inference import Reconstructor
+        from depthface.synth.sensor import SensorProfile
+
+        if ckpt is None or pose is None:
+            raise DepthfaceError("--facewarehouse runs the product path: give --ckpt (shape) and --pose")
+        rec = Reconstructor.from_checkpoints(pose, ckpt, face_model, dev, refine=refine)
+
+        def predict_face(depth, k, centre):
+            res = rec.predict(depth, k, centre=centre)
+            return res.vertices_head if res.rotation is not None else None
+
+        split = split or "test"
+        ev = evaluate_facewarehouse(facewarehouse, model, predict_face, fw_landmarks, split, limit, mm_per_unit,
+                                    similarity, SensorProfile.preset(sensor) if sensor else None)
+        out = out or base / f"eval_shape_facewarehouse_{split}{_refine_suffix(refine)}"
+        s = write_shape_report(out, ev, model, extra={"protocol": "FaceWarehouse", "refine": refine,
+                                                      "alignment": "similarity" if similarity else "rigid",
+                                                      "frames_without_face": ev.seconds_per_frame["no face"]})
+        typer.echo(f"{len(ev.index)} FaceWarehouse samples: eq. 8 {s['eq8_mean_mm2']:.3f} mm² (var {s['eq8_var']:.4f}), "
+                   f"mean distance {s['mean_distance_mm']:.2f} mm; mean face {s['methods']['mean face']['eq8_mean_mm2']:.3f} "
+                   f"mm²; wrote {out}")
+        return
+    from depthface.synth.datasets import SourceDataset
+
+    split = split or "test"
+    ds = SourceDataset(data, None if split == "all" else split)
+    net = load_shape_net(ckpt, dev)[0] if ckpt is not None else None
+    pose_net = load_pose_net(pose, dev)[0] if pose is not None else None
+    ev = evaluate_shape(ds, model, net, pose_net, refine if net is not None else "none", limit, dev)
+    out = out or (base or Path("runs")) / f"eval_shape_{Path(data).name}_{split}{_refine_suffix(refine)}"
+    s = write_shape_report(out, ev, model, extra={"refine": refine, "data": str(data), "split": split})
+    lines = [f"{name}: RMS {m['rms_mm']:.2f} mm, eq. 8 {m['eq8_mean_mm2']:.3f} mm², {m['ms_per_frame']:.1f} ms/frame"
+             for name, m in s["methods"].items()]
+    typer.echo(f"{len(ev.index)} samples of {data} ({split}); narrow face after nine-landmark alignment")
+    for line in lines:
+        typer.echo("  " + line)
+    typer.echo(f"wrote {out}")
 
 
 experiment_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's tables on our domains.")
@@ -446,6 +543,8 @@ def predict(
     overlays: bool = typer.Option(True, help="write overlay PNGs"),
     face_check: bool = typer.Option(True, help="geometric face check: spheres, ellipsoids and blobs get 'no face' "
                                                "(not in the paper; --no-face-check: confidence threshold only)"),
+    refine: str = typer.Option("none", help="test-time model fit after the networks (beyond the paper): none "
+                                            "(the paper), pose (robust ICP of the face region) or pose+shape"),
 ) -> None:
     """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays.
 
@@ -458,7 +557,7 @@ def predict(
     camera = parse_camera(intrinsics)
     check_output_folder(out)
     rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend,
-                                         face_check=face_check)
+                                         face_check=face_check, refine=refine)
     summary = run_predict(rec, inputs, out, camera, depth_scale, meshes, overlays,
                           progress=lambda rows, n: tqdm(rows, total=n, desc="predict", unit="frame"),
                           echo=tqdm.write)

@@ -130,7 +130,7 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
     keys: list[tuple[str, str, int]] = []
     status: list[str] = []
     pose_only = Reconstructor(rec.pose_net, None, rec.face_model, rec.device, rec.min_confidence,
-                              refine_steps=0 if gt_crop else rec.refine_steps, face_check=False)
+                              refine_steps=0 if gt_crop else rec.refine_steps, face_check=False, refine=rec.refine)
     t0 = time.perf_counter()
     timed = 0
     for j, i in enumerate(tqdm(indices, desc="eval pose", disable=not progress, leave=False)):

@@ -42,8 +42,9 @@ from depthface.data.localize import HeadNotFoundError
 from depthface.data.preprocess import Preprocessed, preprocess, refine
 from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
+from depthface.facemodel.fit import REFINE_MODES, prepare_fit_region, refine_prediction
 from depthface.geometry.camera import Intrinsics, validate_depth
-from depthface.geometry.rotations import matrix_to_euler, quaternion_to_matrix
+from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion, quaternion_to_matrix
 from depthface.inference.verdict import FaceTemplate, face_verdict
 from depthface.models.normalize import normalize_position
 
@@ -112,10 +113,14 @@ class Reconstructor:
         refine_steps: re-crops around the predicted head centre (1 = once, as documented).
         face_check: judge with the geometric face check (:mod:`depthface.inference.verdict`; default);
             ``False`` keeps the confidence threshold alone.
+        refine: test-time model fit after the networks (beyond the paper): ``"none"`` (default, the paper),
+            ``"pose"`` (robust point-to-plane ICP of the face region from the network's pose) or
+            ``"pose+shape"`` (also identity and expression); :func:`depthface.facemodel.fit.refine_prediction`.
     """
 
     def __init__(self, pose_net, shape_net, face_model: MorphableModel, device: str = "cpu",
-                 min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True) -> None:
+                 min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True,
+                 refine: str = "none") -> None:
         if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
             raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
         if not (isinstance(refine_steps, int) and refine_steps >= 0):
@@ -131,6 +136,11 @@ class Reconstructor:
         self._reference_landmarks = face_model.landmarks(face_model.mean[None])[0].double().numpy()
         self._regressed = face_model.regressed_vertices.cpu().numpy()
         self._mean = face_model.mean.double().numpy()
+        # --- test-time refinement (issue 12): set up once per model
+        if refine not in REFINE_MODES:
+            raise DepthfaceError(f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
+        self.refine = refine
+        self._fit_region = prepare_fit_region(face_model) if refine != "none" else None
 
     @classmethod
     def from_checkpoints(cls, pose: str | Path, shape: str | Path | None = None, face_model: str | Path | None = None,
@@ -227,6 +237,11 @@ class Reconstructor:
         R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
         ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
         head = self._shape(x)  # the refined crop's input, computed once for pose and shape
+        fit_info = {}
+        if self.refine != "none":  # test-time model fit after the networks (a separate step, off by default)
+            R, t, head, fit_info = self._refine_fit(depth, intrinsics, R, t, head)
+            q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
         cam = head @ R.T + t
         lm_ids = self.face_model.landmarks68.cpu().numpy()
         lm3 = cam[lm_ids]
@@ -245,6 +260,7 @@ class Reconstructor:
         found = conf >= self.min_confidence
         reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}, then refined)" if found else
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
+        extras.update(fit_info)
         if found and self.face_check:
             v = face_verdict(depth, intrinsics, self._template, R, t)
             extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
@@ -252,3 +268,23 @@ class Reconstructor:
             found = v.face
             reason = f"{reason}; {v.reason}" if found else v.reason
         return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)
+
+    def _refine_fit(self, depth: np.ndarray, intrinsics: Intrinsics, R: np.ndarray, t: np.ndarray, head: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The measured points within 170 mm of the predicted head centre (full resolution), and the fit."""
+        k = intrinsics
+        z0 = max(float(t[2]), 1.0)
+        half = 170.0 * max(k.fx, k.fy) / z0
+        uc, vc = k.fx * t[0] / z0 + k.cx, k.fy * t[1] / z0 + k.cy
+        u0, u1 = int(max(0, np.floor(uc - half))), int(min(k.width, np.ceil(uc + half) + 1))
+        v0, v1 = int(max(0, np.floor(vc - half))), int(min(k.height, np.ceil(vc + half) + 1))
+        z = np.asarray(depth, np.float64)[v0:v1, u0:u1]
+        vv, uu = np.nonzero(z > 0)
+        zz = z[vv, uu]
+        pts = np.stack(((uu + u0 - k.cx) / k.fx * zz, (vv + v0 - k.cy) / k.fy * zz, zz), -1)
+        fit = refine_prediction(pts, self._fit_region, R, t, head, self.refine)
+        if fit is None or fit.n_pairs < 50:  # too little face to fit: keep the networks' answer
+            return R, t, head, {"refine": self.refine, "refined": False}
+        return (fit.R, fit.t, fit.vertices.astype(np.float64),
+                {"refine": self.refine, "refined": True, "fit_rms_mm": fit.rms_mm,
+                 "fit_inlier_fraction": fit.inlier_fraction})

@@ -1,0 +1,514 @@
+"""Robust fitting of the morphable model to a depth frame's points: rigid pose, identity and expression.
+
+One idea, two uses: the classical 3DMM-fit baseline (``mode="pose+shape"``) and the test-time refinement
+of the networks' output (``mode="pose"``: robust point-to-plane ICP of the face region, started from the
+network's pose; ``"pose+shape"`` also refines the coefficients).
+
+Model (:mod:`depthface.facemodel.model`): a face is ``s(c) = mean + B c`` in the head frame, ``c = (alpha,
+beta)``; posed, ``p = R s + t`` (docs/conventions.md). The fit minimises over ``(R, t, alpha, beta)``::
+
+    sum_i w_i (n_i . (R s_i(c) + t - q_i))^2 / sigma^2  +  |alpha|^2  +  lambda_beta |beta|^2
+
+* ``i`` runs over a spatially even subsample of a facial region whose vertices face the camera under the
+  current pose: by default the face area (forehead and jaw line included, no ears or neck), of which only
+  the narrow face (no hair line, jaw line or ears) drives the first, rigid-only iterations;
+* ``q_i`` is the nearest measured point (scipy ``cKDTree``), ``n_i`` the model's unit normal at vertex
+  ``i`` rotated into the camera frame (point-to-plane along the smooth model's normal, not the noisy
+  frame's);
+* ``w_i``: pairs farther apart than a threshold that shrinks from ``reject_mm[0]`` to ``reject_mm[1]`` are
+  dropped; the rest get Huber weights (``k = 1.345 sigma_hat``, ``sigma_hat`` = 1.4826 x the median absolute
+  residual) and residuals beyond ``trim_sigmas x sigma_hat`` are dropped (trimmed), so hair, neck and
+  background points that happen to be nearest do not pull the face;
+* ``|alpha|^2`` is the N(0, 1) prior of the identity coefficients (``sigma`` = ``noise_mm`` sets its weight
+  against the data), ``lambda_beta |beta|^2`` a ridge prior on the expression, whose blendshape weights are
+  also kept inside ``[0, 1]`` (box constraint, an active-set solve of each step).
+
+Each iteration fixes the correspondences and takes one Gauss-Newton step, with a small Levenberg-Marquardt
+damping on the rigid block: rigid-only for the first ``rigid_iterations``, then rigid and coefficients
+jointly (the head centre and identity modes are coupled, so solving them together converges in fewer
+steps than alternating block updates). Everything is float64 numpy on one frame; a frame costs about
+``iterations`` k-d tree queries of ``n_points`` points plus one ``(6 + K)^2`` normal-matrix build each
+(benchmarks/bench_fit.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.spatial import cKDTree
+
+from depthface.errors import InputError
+from depthface.facemodel.model import MorphableModel
+
+__all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
+           "coefficients_from_vertices",
+           "position_cloud", "position_normals", "vertex_normals"]
+
+#: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
+FIT_MODES: tuple[str, ...] = ("pose", "pose+shape")
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals of a mesh. ``(V, 3), (T, 3) -> (V, 3)`` (zero for unused vertices).
+
+    Triangles counter-clockwise seen from outside give outward normals (the face model's convention).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    tri = np.asarray(triangles, dtype=np.int64)
+    fn = np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, tri[:, k], fn)
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    return np.where(norm > 0, n / np.maximum(norm, 1e-12), 0.0)
+
+
+def position_normals(position: np.ndarray) -> np.ndarray:
+    """Unit normals of a position image ``(3, H, W)`` (mm) by central differences -> ``(H, W, 3)``;
+    oriented toward the camera; zero where a neighbour is invalid."""
+    p = np.moveaxis(np.asarray(position), 0, -1).astype(np.float64)
+    valid = p[..., 2] > 0
+    dx = np.zeros_like(p)
+    dy = np.zeros_like(p)
+    dx[:, 1:-1] = p[:, 2:] - p[:, :-2]
+    dy[1:-1] = p[2:] - p[:-2]
+    ok = valid.copy()
+    ok[:, 1:-1] &= valid[:, 2:] & valid[:, :-2]
+    ok[1:-1] &= valid[2:] & valid[:-2]
+    ok[[0, -1], :] = False
+    ok[:, [0, -1]] = False
+    n = np.cross(dx, dy)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    n = np.where((norm > 0) & ok[..., None], n / np.maximum(norm, 1e-12), 0.0)
+    flip = (n * p).sum(-1) > 0  # make normals face the camera at the origin
+    n[flip] *= -1
+    return n
+
+
+def position_cloud(position: np.ndarray) -> np.ndarray:
+    """The measured points of a position image: ``(3, H, W)`` (mm, 0 = none) -> ``(N, 3)`` float64."""
+    p = np.asarray(position)
+    if p.ndim != 3 or p.shape[0] != 3:
+        raise InputError(f"position must be a (3, H, W) position image, got shape {p.shape}")
+    return np.moveaxis(p, 0, -1)[p[2] > 0].astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class FitRegion:
+    """What :func:`fit_frame` needs of a face model, prepared once per model and region.
+
+    Attributes:
+        indices: ``(M,)`` fitted vertices (an even subsample of the region).
+        mean: ``(M, 3)`` their mean shape (mm, head frame).
+        basis: ``(M, 3, K)`` their identity then expression modes (mm per unit), K = Ki + Ke.
+        normals: ``(M, 3)`` unit outward normals of the mean shape at them (head frame).
+        spacing_mm: the median distance between neighbouring fitted vertices (mm).
+        n_identity: Ki. ``expression_bounded``: whether the expression coefficients lie in [0, 1] (blendshapes).
+        full_mean: ``(V, 3)`` and ``full_basis``: ``(3V, K)`` float32, for the fitted face's full vertices.
+        basis_axes: ``(3, M, K)`` float32, ``basis`` split by axis (contiguous rows for the Jacobian).
+        core: ``(M,)`` bool, the fitted vertices of the core region (all of them unless a core was given).
+        rigid: ``(M,)`` bool, the even subsample of the core that the rigid iterations use.
+    """
+
+    indices: np.ndarray
+    mean: np.ndarray
+    basis: np.ndarray
+    normals: np.ndarray
+    spacing_mm: float
+    n_identity: int
+    expression_bounded: bool
+    full_mean: np.ndarray
+    full_basis: np.ndarray
+    basis_axes: np.ndarray
+    core: np.ndarray
+    rigid: np.ndarray
+
+    @property
+    def n_coefficients(self) -> int:
+        return self.basis.shape[-1]
+
+
+def _even_subsample(points: np.ndarray, n: int) -> np.ndarray:
+    """Indices of about ``n`` spatially even points (one per cell of a voxel grid, the cell size found by
+    bisection), deterministic."""
+    if n >= len(points):
+        return np.arange(len(points))
+    lo, hi = 1e-3, float(np.ptp(points, axis=0).max())
+    best = np.arange(len(points))
+    for _ in range(30):
+        cell = 0.5 * (lo + hi)
+        keys = np.floor((points - points.min(0)) / cell).astype(np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        if len(first) > n:
+            lo = cell
+        else:
+            hi = cell
+            best = np.sort(first)
+        if abs(len(first) - n) <= max(1, n // 50):
+            best = np.sort(first)
+            break
+    return best
+
+
+def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face", n_points: int = 1000,
+                       core: str | np.ndarray | None = "narrow", n_rigid: int = 400) -> FitRegion:
+    """Subsample a region of ``model`` for :func:`fit_frame`.
+
+    Args:
+        model: the face model.
+        region: ``"face"`` (default: the face area, with forehead and jaw line, no ears or neck), ``"narrow"``
+            (the tight face crop) or vertex indices.
+        n_points: about how many vertices to fit (an even subsample; speed grows with it).
+        core: a sub-region that alone drives the rigid iterations (e.g. ``"narrow"`` inside ``"face"``:
+            the pose settles on the face proper before the forehead and jaw line, where hair and neck
+            are, join with the coefficients; the default), or ``None`` (the whole region).
+        n_rigid: about how many of the core's vertices (an even subsample) the rigid iterations use: six
+            unknowns need far fewer pairs than the coefficients, and a pair costs a k-d tree query.
+    """
+    if n_points < 20:
+        raise InputError(f"n_points must be at least 20, got {n_points}")
+    idx = model.region_indices(region).cpu().numpy()
+    mean_full = model.mean.detach().cpu().double().numpy()
+    sub = idx[_even_subsample(mean_full[idx], n_points)]
+    normals = vertex_normals(mean_full, model.triangles.cpu().numpy())[sub]
+    basis = np.concatenate((model.identity_basis.detach().cpu().double().numpy()[sub],
+                            model.expression_basis.detach().cpu().double().numpy()[sub]), axis=-1)
+    V = model.num_vertices
+    full_basis = np.concatenate((model.identity_basis.detach().cpu().numpy().reshape(3 * V, -1),
+                                 model.expression_basis.detach().cpu().numpy().reshape(3 * V, -1)), axis=-1)
+    spacing = float(np.median(cKDTree(mean_full[sub]).query(mean_full[sub], k=2)[0][:, 1]))
+    core_mask = (np.ones(len(sub), bool) if core is None
+                 else np.isin(sub, model.region_indices(core).cpu().numpy()))
+    core_ids = np.flatnonzero(core_mask)
+    rigid_mask = np.zeros(len(sub), bool)
+    rigid_mask[core_ids[_even_subsample(mean_full[sub[core_ids]], n_rigid)]] = True
+    return FitRegion(sub, mean_full[sub], basis, normals, spacing, model.identity_dim, model.expression_kind == "blendshapes",
+                     mean_full.astype(np.float32), np.ascontiguousarray(full_basis, dtype=np.float32),
+                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask, rigid_mask)
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted face. Pose maps head to camera (``p_cam = R p_head + t``), mm.
+
+    Attributes:
+        R: ``(3, 3)``. t: ``(3,)`` the head centre in the camera frame (mm).
+        identity: ``(Ki,)`` alpha. expression: ``(Ke,)`` beta.
+        vertices: ``(V, 3)`` float32 full-topology vertices in the head frame (mm).
+        rms_mm: RMS of the weighted point-to-plane residuals of the last iteration's kept pairs (mm).
+        median_abs_mm: the median absolute residual of the last iteration's pairs before trimming (mm).
+        inlier_fraction: share of the fitted (camera-facing) vertices kept in the last iteration.
+        n_pairs: number of kept pairs in the last iteration.
+        iterations: iterations run.
+    """
+
+    R: np.ndarray
+    t: np.ndarray
+    identity: np.ndarray
+    expression: np.ndarray
+    vertices: np.ndarray
+    rms_mm: float
+    median_abs_mm: float
+    inlier_fraction: float
+    n_pairs: int
+    iterations: int
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        """``(Ki + Ke,)`` alpha then beta."""
+        return np.concatenate((self.identity, self.expression))
+
+
+def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Minimise ``x^T H x / 2 - g^T x`` subject to ``lo <= x <= hi`` (``H`` positive definite; infinite bounds
+    for free variables) by an active-set loop: variables that leave their bounds are fixed there and the rest
+    re-solved; fixed ones whose gradient points back inside are released. Exact once the set settles."""
+    k = len(g)
+    x = _spd_solve(H, g)
+    if not ((x < lo) | (x > hi)).any():
+        return x
+    at = np.full(k, np.nan)  # the bound a variable is fixed at, NaN = free
+    for _ in range(iterations):
+        low, high = x < lo - 1e-12, x > hi + 1e-12
+        if not (low.any() or high.any()):
+            grad = H @ x - g
+            fixed = ~np.isnan(at)
+            release = fixed & (((at == lo) & (grad < 0)) | ((at == hi) & (grad > 0)))
+            if not release.any():
+                break
+            at[release] = np.nan
+        at[low], at[high] = lo[low], hi[high]
+        fixed = ~np.isnan(at)
+        free = ~fixed
+        x = at.copy()
+        if free.any():
+            x[free] = _spd_solve(H[np.ix_(free, free)], g[free] - H[np.ix_(free, fixed)] @ at[fixed])
+    return np.clip(x, lo, hi)
+
+
+def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``H^{-1} g`` for a symmetric positive definite ``H`` (Cholesky; LU if it is not numerically SPD)."""
+    try:
+        return cho_solve(cho_factor(H, check_finite=False), g, check_finite=False)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(H, g)
+
+
+def _rodrigues(w: np.ndarray) -> np.ndarray:
+    """Axis-angle ``(3,)`` (rad) -> rotation matrix ``(3, 3)``."""
+    theta = float(np.linalg.norm(w))
+    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    if theta < 1e-12:
+        return np.eye(3) + k
+    return np.eye(3) + np.sin(theta) / theta * k + (1.0 - np.cos(theta)) / theta**2 * (k @ k)
+
+
+def _check_pose(R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    R = np.asarray(R, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64).reshape(-1)
+    if R.shape != (3, 3) or not np.isfinite(R).all() or abs(np.linalg.det(R) - 1.0) > 1e-3:
+        raise InputError(f"start rotation must be a (3, 3) rotation matrix, got shape {R.shape}")
+    if t.shape != (3,) or not np.isfinite(t).all():
+        raise InputError(f"start translation must be 3 finite numbers (mm), got {np.asarray(t).tolist()}")
+    return R, t
+
+
+def fit_frame(
+    points: np.ndarray,
+    region: FitRegion,
+    R0: np.ndarray,
+    t0: np.ndarray,
+    *,
+    identity0: np.ndarray | None = None,
+    expression0: np.ndarray | None = None,
+    shape0: np.ndarray | None = None,
+    mode: str = "pose+shape",
+    rigid_iterations: int = 15,
+    iterations: int = 10,
+    reject_mm: tuple[float, float] = (30.0, 8.0),
+    noise_mm: float | None = None,
+    expression_ridge: float = 10.0,
+    anneal: float = 1.0,
+    trim_sigmas: float | None = 3.0,
+    damping: float = 1e-3,
+    crop_radius_mm: float = 170.0,
+    max_points: int = 8000,
+    box_iterations: int = 1,
+    free_space: bool = True,
+    tree: cKDTree | None = None,
+) -> FitResult:
+    """Fit the model's pose (and coefficients) to one frame's measured points (see the module docstring).
+
+    Args:
+        points: ``(N, 3)`` measured points in the camera frame (mm), e.g. :func:`position_cloud` of a crop.
+        region: from :func:`prepare_fit_region`.
+        R0: ``(3, 3)`` start rotation; t0: ``(3,)`` start head centre (mm), e.g. the network's pose.
+        identity0: ``(Ki,)`` start identity (default zeros: the mean face); expression0: ``(Ke,)`` likewise.
+        shape0: ``(V, 3)`` head-frame vertices that replace the model's mean as the base surface (e.g. a
+            network's per-vertex shape for ``mode="pose"``); the coefficients are then offsets from it.
+        mode: ``"pose"`` (rigid only: ICP of the face region) or ``"pose+shape"``.
+        rigid_iterations: Gauss-Newton iterations on the pose alone, first (one correspondence search each;
+            yaw slides slowly on a face, so they are many and cheap); they stop early once a step is tiny.
+        iterations: joint pose + coefficient iterations after them (``mode="pose+shape"`` only).
+        reject_mm: the pair-distance threshold, shrinking linearly from the first to the second value over
+            the rigid iterations, then kept.
+        noise_mm: sigma of the residuals, weighing the identity prior N(0, 1) against the data; ``None``
+            (default): the robust scale of the current residuals (1.4826 x their median absolute value, at
+            least 0.2 mm), so clean frames trust the data and noisy ones the prior.
+        expression_ridge: ``lambda_beta``, the ridge prior on the expression coefficients.
+        anneal: the coefficient priors start this many times stronger at the first joint iteration and relax
+            geometrically to their final weight by the last (coarse to fine: the large modes settle first,
+            which keeps an open mouth or a frown from being explained by a spread of small blendshapes).
+        trim_sigmas: drop residuals beyond this many robust sigmas (``None``: Huber weights only).
+        damping: Levenberg-Marquardt damping of the rigid block (relative to its diagonal).
+        crop_radius_mm: only points this close to the start head centre are searched (without ``tree``).
+        max_points: at most about this many of them, every k-th (without ``tree``): residuals run along the
+            model's normals, so a sparser cloud costs little accuracy (a 2 mm spacing moves a point on a
+            surface curved with a 50 mm radius by 0.01 mm) and makes the k-d tree cheaper.
+        free_space: trim only residuals whose measured point lies in front of the face (an occluder: hair,
+            a hand); a face in front of its measured point is free-space evidence a depth camera gives (it
+            would have seen that surface), such as an open mouth's cavity behind closed model lips, and
+            keeps its Huber weight. Applied in the joint iterations only (a rigid fit of a wrong face, such as
+            the mean, is better off trimming both sides). ``False``: trim both sides.
+        box_iterations: active-set passes of each step's box-constrained solve (each step is approximate
+            anyway; the next iteration continues from the clipped result).
+        tree: a ``cKDTree`` of ``points`` when the caller has one (``crop_radius_mm`` is then not applied).
+
+    Returns:
+        A :class:`FitResult`. With fewer than 12 usable pairs the start is returned unchanged (``n_pairs`` says).
+
+    Raises:
+        InputError: bad points, start pose or coefficients, or an unknown mode.
+    """
+    if mode not in FIT_MODES:
+        raise InputError(f"fit mode must be one of {', '.join(FIT_MODES)}, got {mode!r}")
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
+        raise InputError(f"points must be a finite (N, 3) array (mm), got shape {pts.shape}")
+    R, t = _check_pose(R0, t0)
+    Ki, K = region.n_identity, region.n_coefficients
+    c = np.zeros(K)
+    for start, sl, what in ((identity0, slice(0, Ki), "identity0"), (expression0, slice(Ki, K), "expression0")):
+        if start is not None:
+            v = np.asarray(start, dtype=np.float64).reshape(-1)
+            if v.shape != (sl.stop - sl.start,) or not np.isfinite(v).all():
+                raise InputError(f"{what} must be {sl.stop - sl.start} finite coefficients, got shape {v.shape}")
+            c[sl] = v
+    if region.expression_bounded:
+        c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
+    shape_on = mode == "pose+shape"
+    base_full = region.full_mean
+    base = region.mean
+    if shape0 is not None:
+        base_full = np.asarray(shape0, dtype=np.float32)
+        if base_full.shape != region.full_mean.shape or not np.isfinite(base_full).all():
+            raise InputError(f"shape0 must be finite {region.full_mean.shape} vertices, got shape {base_full.shape}")
+        base = base_full[region.indices].astype(np.float64)
+    n_used, rms, med, inl, it_done = 0, float("nan"), float("nan"), 0.0, 0
+    if len(pts) >= 12:
+        if tree is None:
+            # the face lies within about 150 mm of the head centre: a smaller tree, and no shoulders or walls
+            near = np.sum((pts - t) ** 2, axis=1) < crop_radius_mm**2
+            pts = pts[near] if near.sum() >= 12 else pts
+            pts = pts[:: max(1, -(-len(pts) // max_points))]  # point-to-plane tolerates a sparser cloud
+            tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
+        B = region.basis.reshape(-1, K)
+        lo = np.full(K, -np.inf)
+        hi = np.full(K, np.inf)
+        prior = np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)]
+        total = rigid_iterations + (iterations if shape_on else 0)
+        it = 0
+        s = None
+        while it < total:
+            joint = it >= rigid_iterations
+            frac = min(it / max(rigid_iterations - 1, 1), 1.0)
+            thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * frac
+            if s is None or joint:  # the face changes only in the joint iterations
+                s = base + (B @ c).reshape(-1, 3)  # (M, 3) head frame
+            a = s @ R.T  # (M, 3) rotated, relative to the head centre
+            p = a + t
+            n = region.normals @ R.T
+            facing = (n * p).sum(-1) < -0.05 * np.linalg.norm(p, axis=1)  # normal toward the camera
+            if not joint:
+                facing &= region.rigid
+            d, j = tree.query(p[facing], distance_upper_bound=thr)
+            sel = np.flatnonzero(facing)[np.isfinite(d)]
+            q = pts[j[np.isfinite(d)]]
+            if len(sel) < 12:
+                break
+            nn = n[sel]
+            r = ((p[sel] - q) * nn).sum(-1)  # point-to-plane residuals (mm)
+            ar = np.abs(r)
+            sig = max(1.4826 * float(np.partition(ar, len(ar) // 2)[len(ar) // 2]), 0.1)  # median
+            w = np.minimum(1.0, 1.345 * sig / np.maximum(ar, 1e-12))
+            if trim_sigmas is not None:
+                far = ar > trim_sigmas * sig
+                if free_space and joint:  # only measured points in front of the face can be occluders (hair, a hand)
+                    far &= r < 0
+                w[far] = 0.0
+            keep = w > 0
+            sel, r, w, nn = sel[keep], r[keep], w[keep], nn[keep]
+            n_used, it_done = len(sel), it_done + 1
+            rms = float(np.sqrt(np.sum(w * r * r) / max(np.sum(w), 1e-12)))
+            med = sig / 1.4826  # of the residuals before trimming
+            inl = min(1.0, n_used / max(int(facing.sum()), 1))
+            if n_used < 12:
+                break
+            J_rigid = np.concatenate((np.cross(a[sel], nn), nn), axis=1)  # d r / d (omega, dt)
+            if joint:
+                m = (nn @ R).astype(np.float32)  # normals in the head frame: d r / d c = m^T B_i
+                Bx, By, Bz = region.basis_axes
+                J_c = m[:, 0:1] * Bx[sel]
+                J_c += m[:, 1:2] * By[sel]
+                J_c += m[:, 2:3] * Bz[sel]
+                J = np.concatenate((J_rigid.astype(np.float32), J_c), axis=1)
+            else:
+                J = J_rigid
+            noise = max(sig, 0.2) if noise_mm is None else noise_mm
+            Jw = J * (w / noise**2).astype(J.dtype)[:, None]
+            H = (Jw.T @ J).astype(np.float64)
+            g = -(Jw.T @ r.astype(J.dtype)).astype(np.float64)
+            H[:6, :6] += damping * np.diag(np.diag(H[:6, :6])) + 1e-9 * np.eye(6)
+            if joint:
+                joint_frac = (it - rigid_iterations) / max(iterations - 1, 1)
+                pw = prior * anneal ** (1.0 - min(joint_frac, 1.0))
+                H[6:, 6:] += np.diag(pw)
+                g[6:] -= pw * c
+                lo_x = np.r_[np.full(6, -np.inf), lo]
+                hi_x = np.r_[np.full(6, np.inf), hi]
+                if region.expression_bounded:
+                    lo_x[6 + Ki:] = -c[Ki:]
+                    hi_x[6 + Ki:] = 1.0 - c[Ki:]
+                x = _solve_box(H, g, lo_x, hi_x, iterations=box_iterations)
+                c = c + x[6:]
+                if region.expression_bounded:
+                    c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
+            else:
+                x = np.linalg.solve(H, g)
+            R = _rodrigues(x[:3]) @ R
+            t = t + x[3:6]
+            it += 1
+            if not joint and np.linalg.norm(x[:3]) < 2e-5 and np.linalg.norm(x[3:6]) < 2e-3 and frac >= 0.5:
+                it = rigid_iterations  # the pose has settled: on to the joint iterations (or done)
+    verts = base_full.copy() if not c.any() else base_full + (region.full_basis @ c.astype(np.float32)).reshape(-1, 3)
+    return FitResult(R, t, c[:Ki].copy(), c[Ki:].copy(), verts, rms, med, inl, n_used, it_done)
+
+
+def coefficients_from_vertices(region: FitRegion, vertices: np.ndarray, noise_mm: float = 1.0,
+                               expression_ridge: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """The model coefficients closest to a given face (e.g. a network's per-vertex output), to warm-start
+    :func:`fit_frame`: ``min |B c - (v - mean)|^2 / sigma^2 + |alpha|^2 + lambda_beta |beta|^2`` over the
+    region's vertices, blendshape weights kept in ``[0, 1]``.
+
+    Args:
+        region: from :func:`prepare_fit_region`.
+        vertices: ``(V, 3)`` full-topology head-frame vertices (mm).
+
+    Returns:
+        ``(identity (Ki,), expression (Ke,))``.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    if v.shape != region.full_mean.shape:
+        raise InputError(f"vertices must be {region.full_mean.shape}, got shape {v.shape}")
+    K, Ki = region.n_coefficients, region.n_identity
+    B = region.basis.reshape(-1, K)
+    d = (v[region.indices] - region.mean).reshape(-1)
+    H = B.T @ B / noise_mm**2 + np.diag(np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)])
+    lo, hi = np.full(K, -np.inf), np.full(K, np.inf)
+    if region.expression_bounded:
+        lo[Ki:], hi[Ki:] = 0.0, 1.0
+    c = _solve_box(H, B.T @ d / noise_mm**2, lo, hi)
+    return c[:Ki], c[Ki:]
+
+
+#: test-time refinement of a network's prediction: none, the pose only, or pose and shape.
+REFINE_MODES: tuple[str, ...] = ("none", "pose", "pose+shape")
+
+
+def refine_prediction(points: np.ndarray, region: FitRegion, R: np.ndarray, t: np.ndarray, vertices: np.ndarray,
+                      refine: str, **kwargs) -> FitResult | None:
+    """Refine a network's pose and face by :func:`fit_frame` (docs/method.md, "Fit and refinement").
+
+    * ``"pose"``: robust point-to-plane ICP of the face region of the network's own face ``vertices``,
+      started at the network's pose; the face is kept.
+    * ``"pose+shape"``: the network's face projected on the model's modes
+      (:func:`coefficients_from_vertices`) is the start; pose, identity and expression are fitted.
+    * ``"none"``: returns ``None``.
+
+    Args:
+        points: ``(N, 3)`` measured points (camera frame, mm).
+        region: from :func:`prepare_fit_region`.
+        R: ``(3, 3)``, t: ``(3,)`` the network's pose. vertices: ``(V, 3)`` its face (head frame, mm).
+        refine: one of :data:`REFINE_MODES`.
+        kwargs: further options of :func:`fit_frame`.
+    """
+    if refine not in REFINE_MODES:
+        raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
+    if refine == "none":
+        return None
+    if refine == "pose":
+        return fit_frame(points, region, R, t, shape0=vertices, mode="pose", **kwargs)
+    alpha, beta = coefficients_from_vertices(region, vertices)
+    return fit_frame(points, region, R, t, identity0=alpha, expression0=beta, mode="pose+shape", **kwargs)
