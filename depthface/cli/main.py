@@ -21,6 +21,20 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate trained networks and
 app.add_typer(eval_app, name="eval")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from depthface import __version__
+
+        typer.echo(f"depthface {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                               help="print the version and exit")) -> None:
+    """3D face shape and head pose from a single depth image."""
+
+
 @app.command()
 def synth(
     profile: str = typer.Option("syndata2", help="syndata1 (FaceWarehouse-like), syndata2 (Biwi), syndata3 (ICT-3DHP)"),
@@ -89,13 +103,16 @@ def data_show(root: Path, n: int = typer.Option(16, help="samples to show"), out
 
 @data_app.command("inspect")
 def data_inspect(path: Path, png: Optional[Path] = typer.Option(
-        None, help="pose histogram PNG (default: ./<folder name>_poses.png)")) -> None:
+        None, help="pose histogram PNG (default: <folder name>_poses.png in --out)"),
+        out: Optional[Path] = typer.Option(None, help="folder for the PNG (default: next to the dataset folder)")
+        ) -> None:
     """Counts, cameras and pose ranges of a dataset (Biwi, ICT-3DHP, FaceWarehouse or synthetic)."""
     from depthface.data.inspect import format_summary, inspect_dataset, plot_pose_histogram
 
     summary = inspect_dataset(path)
     typer.echo(format_summary(summary))
-    written = plot_pose_histogram(summary, png or Path(f"{Path(path).resolve().name}_poses.png"))
+    root = Path(path).resolve()
+    written = plot_pose_histogram(summary, png or Path(out or root.parent) / f"{root.name}_poses.png")
     if written is not None:
         typer.echo(f"wrote {written}")
 
@@ -148,7 +165,8 @@ def train_pose_cmd(
     source: Optional[Path] = typer.Option(None, help="labelled synthetic dataset (stage 1)"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset (stage 2)"),
     stage: str = typer.Option("both", help="1 (supervised), 2 (self-supervised only) or both"),
-    preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
+    preset: Optional[str] = typer.Option(None, help="network size: paper, small or tiny (default: paper with "
+                                                    "CUDA, small on a CPU, a resumed run's own)"),
     epochs1: int = typer.Option(100, help="stage-1 epochs (paper: 100)"),
     epochs2: int = typer.Option(50, help="stage-2 epochs (paper: 50)"),
     batch_size: int = 16,
@@ -164,10 +182,14 @@ def train_pose_cmd(
 ) -> None:
     """Train DAPoseNet: eq. 6 on synthetic frames, then eq. 7 on unlabelled target frames."""
     from depthface.facemodel import load_face_model
+    from depthface.train.common import choose_preset
     from depthface.train.pose import PoseTrainConfig, train_pose
 
     if stage not in ("1", "2", "both"):
         raise DepthfaceError(f"--stage must be 1, 2 or both, got {stage!r}")
+    preset, note = choose_preset(preset, device, out)
+    if note:
+        typer.echo(note, err=True)
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, lr=lr,
                           stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only,
                           stage2_anchor_weight=stage2_anchor_weight, seed=seed, workers=workers)
@@ -180,7 +202,8 @@ def train_shape_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),
     source: Path = typer.Option(..., help="labelled synthetic dataset"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset"),
-    preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
+    preset: Optional[str] = typer.Option(None, help="network size: paper, small or tiny (default: paper with "
+                                                    "CUDA, small on a CPU, a resumed run's own)"),
     epochs: int = 30,
     lr_step_epochs: int = 10,
     batch_size: int = 16,
@@ -194,8 +217,12 @@ def train_shape_cmd(
 ) -> None:
     """Train DASHapeNet with AR-GAN (eq. 1-5); lambda1 = lambda2 = 0 is the source-only ablation."""
     from depthface.facemodel import load_face_model
+    from depthface.train.common import choose_preset
     from depthface.train.shape import ShapeTrainConfig, train_shape
 
+    preset, note = choose_preset(preset, device, out)
+    if note:
+        typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, seed=seed, workers=workers)
     run = train_shape(source, target, out, cfg, load_face_model(face_model), device=device)
@@ -204,7 +231,8 @@ def train_shape_cmd(
 
 @eval_app.command("pose")
 def eval_pose_cmd(
-    ckpt: Path = typer.Option(..., help="pose run directory or checkpoint file"),
+    ckpt: Path = typer.Option(..., "--ckpt", "--pose", help="pose run directory or checkpoint file (--pose: the "
+                                                            "same, named as in predict)"),
     data: Optional[Path] = typer.Option(None, help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
     biwi: Optional[Path] = typer.Option(None, help="a Biwi Kinect Head Pose copy (folder holding hpdb/)"),
     ict3dhp: Optional[Path] = typer.Option(None, help="an ICT-3DHP copy (one folder per sequence)"),
