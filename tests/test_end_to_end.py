@@ -102,3 +102,40 @@ def test_predict_batch_bad_frames(rec, frames):
         rec.predict_batch([frames[0][0], bad], K)
     got = rec.predict_batch([frames[0][0], bad], K, on_error="result")
     assert got[0].rotation is not None and not got[1].found and got[1].reason.startswith("bad input: ")
+
+
+def test_png_writer_and_overlay(tmp_path):
+    import imageio.v3 as iio
+
+    from depthface.evaluation.plots import overlay_image, save_overlay, write_png
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(iio.imread(write_png(tmp_path / "a.png", img)), img)
+    k = Intrinsics(100.0, 100.0, 31.5, 23.5, 64, 48)
+    depth = np.zeros((48, 64), np.float32)
+    depth[10:40, 20:50] = 900.0
+    t = np.array([0.0, 0.0, 1000.0])
+    plain = overlay_image(depth, k, None, None, np.eye(3), t)
+    assert plain.shape == (48, 64, 3) and plain.dtype == np.uint8
+    assert (plain[0, 0] == 0).all()  # no measurement: black
+    # the x axis (red) runs right from the head centre's pixel (31.5, 23.5)
+    assert tuple(plain[23, 36]) == (255, 0, 0) or tuple(plain[24, 36]) == (255, 0, 0)
+    big = overlay_image(depth, k, np.array([[0.0, 0.0, 900.0]]), np.array([[10.0, 10.0]]), np.eye(3), t,
+                        title="frame", scale=3, colorbar=True)
+    assert big.shape == (14 * 3 + 48 * 3, 64 * 3 + 60 * 3, 3)
+    out = save_overlay(tmp_path / "o.png", depth, k, None, None, None, None, "t")
+    assert iio.imread(out).shape == (14 + 48, 64, 3)
+
+
+def test_binary_ply_layout(tmp_path, model):
+    v = model.mean.numpy() + 1000.0
+    out = model.export_mesh(v, tmp_path / "m.ply")
+    data = out.read_bytes()
+    head, body = data.split(b"end_header\n", 1)
+    assert b"binary_little_endian" in head and f"element vertex {model.num_vertices}".encode() in head
+    nv, nf = model.num_vertices, len(model.triangles)
+    assert len(body) == nv * 12 + nf * 13
+    np.testing.assert_allclose(np.frombuffer(body[: nv * 12], "<f4").reshape(nv, 3), v, atol=1e-4)
+    faces = np.frombuffer(body[nv * 12:], dtype=[("n", "u1"), ("i", "<i4", (3,))])
+    assert (faces["n"] == 3).all() and np.array_equal(faces["i"], model.triangles.numpy())
