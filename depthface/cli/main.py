@@ -477,6 +477,47 @@ def predict(
 
 
 @app.command()
+def track(
+    inputs: Optional[list[Path]] = typer.Argument(None, help="depth files or folders (one sequence, in name order), "
+                                                            "or a RealSense .bag recording"),
+    pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
+    shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
+    out: Path = typer.Option(Path("runs/track"), help="output directory (track.csv)"),
+    intrinsics: str = typer.Option("kinect_v1", help="files: a preset (see docs/datasets.md), 'fx,fy,cx,cy' or a Biwi "
+                                                     "depth.cal; .bag files and cameras carry their own"),
+    depth_scale: float = typer.Option(1.0, help="files: multiply depth by this to get mm"),
+    fps: float = typer.Option(30.0, help="files: frame rate (sets the time stamps the filters use)"),
+    filter: str = typer.Option("none", "--filter", help="none (raw per-frame poses, as the paper), one-euro or "
+                                                        "constant-velocity"),
+    min_cutoff: float = typer.Option(1.0, help="one-euro: cut-off (Hz) at rest (lower: smoother)"),
+    beta: float = typer.Option(0.05, help="one-euro: cut-off increase with speed"),
+    alpha: float = typer.Option(0.5, help="constant-velocity: position gain"),
+    cv_beta: float = typer.Option(0.1, help="constant-velocity: velocity gain"),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="localise every frame (as predict does)"),
+    video: Optional[Path] = typer.Option(None, help="write the overlays as a .gif (or .mp4 with imageio-ffmpeg)"),
+    video_every: int = typer.Option(1, help="every n-th frame into the video"),
+    camera: Optional[str] = typer.Option(None, help="realsense: live frames from an attached camera"),
+    max_frames: Optional[int] = typer.Option(None, help="stop after this many frames (live camera: 300)"),
+    backend: str = typer.Option("torch", help="torch or onnx"),
+    device: str = "cpu",
+    face_model: Optional[Path] = None,
+) -> None:
+    """Follow a head through a depth sequence: the previous pose sets the next crop; track.csv over time."""
+    from depthface.inference import Reconstructor
+    from depthface.inference.tracking import TrackerConfig, open_sequence, track_sequence
+
+    cfg = TrackerConfig(filter=filter, min_cutoff=min_cutoff, beta=beta, alpha=alpha, cv_beta=cv_beta,
+                        track=not no_tracking)
+    frames = open_sequence(inputs, intrinsics, depth_scale, fps, camera, max_frames)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
+    s = track_sequence(rec, frames, cfg, out, video, video_every=video_every)
+    n = sum(s.counts.values())
+    typer.echo(f"{n} frame(s) in {s.seconds:.1f} s ({n / max(s.seconds, 1e-9):.1f} frames/s): "
+               + ", ".join(f"{v} {k}" for k, v in s.counts.items() if v) + f"; wrote {s.csv}"
+               + (f" and {s.video}" if s.video else ""))
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("runs/demo"), help="output directory"),
          face_model: Optional[Path] = typer.Option(None, help="face model file")) -> None:
     """The main job on the built-in default: the whole pipeline on small synthetic data."""

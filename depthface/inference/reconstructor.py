@@ -187,7 +187,8 @@ class Reconstructor:
 
     def predict_batch(self, frames, intrinsics: Intrinsics | list[Intrinsics], centres: list | None = None,
                       sources: list[str | None] | None = None, max_batch: int = 64,
-                      on_error: str = "raise") -> list[Result]:
+                      on_error: str = "raise", refine_steps: int | None = None,
+                      centre_source: str = "ground_truth") -> list[Result]:
         """Reconstruct a group of frames, batching every network call (pose, refined pose, shape).
 
         Frame by frame the results equal :meth:`predict`'s (``tests/test_end_to_end.py``); only the
@@ -203,6 +204,9 @@ class Reconstructor:
             max_batch: most frames per network call.
             on_error: ``"raise"``: an unreadable frame raises its :class:`InputError` (as :meth:`predict`);
                 ``"result"``: it gets a ``Result(found=False)`` whose reason starts with ``"bad input: "``.
+            refine_steps: re-crops around the predicted head (default: the reconstructor's; 0 when the
+                given centres already are good heads, e.g. the previous frame's when tracking).
+            centre_source: what the given centres are (``ground_truth`` or ``previous_frame``; in the reasons).
 
         Returns:
             ``B`` :class:`Result`.
@@ -214,6 +218,9 @@ class Reconstructor:
             raise DepthfaceError(f"on_error must be 'raise' or 'result', got {on_error!r}")
         if max_batch < 1:
             raise DepthfaceError(f"max_batch must be at least 1, got {max_batch}")
+        steps = self.refine_steps if refine_steps is None else int(refine_steps)
+        if centre_source not in ("ground_truth", "previous_frame"):
+            raise DepthfaceError(f"centre_source must be ground_truth or previous_frame, got {centre_source!r}")
         n = len(frames)
         ks = list(intrinsics) if isinstance(intrinsics, (list, tuple)) else [intrinsics] * n
         cs = list(centres) if centres is not None else [None] * n
@@ -238,17 +245,17 @@ class Reconstructor:
             group = todo[start:start + max_batch]
             ds = [preps[i][0] for i in group]
             gp = [preps[i][1] for i in group]
-            first = [p.centre_source for p in gp]
+            first = [centre_source if p.centre_source == "ground_truth" else p.centre_source for p in gp]
             x = self._batch_input(gp)
             q, t = self._pose_batch(gp, x)
-            for _ in range(self.refine_steps):
+            for _ in range(steps):
                 gp = [crop_around(d, ks[i], t[j], "refined", p.localization)
                       for j, (i, d, p) in enumerate(zip(group, ds, gp))]
                 x = self._batch_input(gp)
                 q, t = self._pose_batch(gp, x)
             heads = self._shape_batch(x)
             for j, i in enumerate(group):
-                results[i] = self._finish(gp[j], ks[i], q[j], t[j], heads[j], first[j])
+                results[i] = self._finish(gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0)
         return results  # type: ignore[return-value]
 
     def _batch_input(self, preps: list[Preprocessed]) -> torch.Tensor:
@@ -275,7 +282,7 @@ class Reconstructor:
         return v
 
     def _finish(self, prep: Preprocessed, k: Intrinsics, q: np.ndarray, t: np.ndarray, head: np.ndarray,
-                first_source: str) -> Result:
+                first_source: str, refined: bool = True) -> Result:
         """One frame's :class:`Result` from its final crop, pose and head-frame vertices (as :meth:`predict`)."""
         R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
         ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
@@ -288,7 +295,8 @@ class Reconstructor:
         loc_score = prep.localization.score if prep.localization is not None else 1.0
         conf = match * loc_score
         found = conf >= self.min_confidence
-        reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}, then refined)" if found else
+        then = ", then refined" if refined else ""
+        reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}{then})" if found else
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
         return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source,
                       {"landmark_match": match, "localizer_score": loc_score})
