@@ -162,3 +162,17 @@ def test_track_cli(static, tmp_path):
     assert "8 frame(s)" in r.output and (tmp_path / "t" / "track.csv").exists()
     r = CliRunner().invoke(app, ["track", "--pose", str(tmp_path / "pose"), "--out", str(tmp_path / "t")])
     assert isinstance(r.exception, DepthfaceError) and "\n" not in str(r.exception)
+
+
+def test_camera_presets():
+    from depthface.geometry.camera import PRESETS
+
+    assert Intrinsics.preset("kinect_v2") == Intrinsics(365.0, 365.0, 256.0, 212.0, 512, 424)
+    for name in ("azure_kinect_nfov", "azure_kinect_wfov", "realsense_d415", "realsense_d435", "realsense_d455",
+                 "realsense_l515", "orbbec_astra"):
+        k = Intrinsics.preset(name)
+        assert k.cx == k.width / 2 and k.cy == k.height / 2 and k.fx > 0 and k.fy > 0
+        assert Intrinsics.parse(name.upper()) == k
+    d435 = PRESETS["realsense_d435"]  # 87 deg across 848 pixels
+    assert 2 * math.degrees(math.atan(d435.width / 2 / d435.fx)) == pytest.approx(87.0, abs=1e-3)
+    assert (d435.width, d435.height) == (848, 480)

@@ -479,12 +479,12 @@ def predict(
 @app.command()
 def track(
     inputs: Optional[list[Path]] = typer.Argument(None, help="depth files or folders (one sequence, in name order), "
-                                                            "or a RealSense .bag recording"),
+                                                            "or a RealSense recording (.bag/.db3)"),
     pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/track"), help="output directory (track.csv)"),
     intrinsics: str = typer.Option("kinect_v1", help="files: a preset (see docs/datasets.md), 'fx,fy,cx,cy' or a Biwi "
-                                                     "depth.cal; .bag files and cameras carry their own"),
+                                                     "depth.cal; recordings and cameras carry their own"),
     depth_scale: float = typer.Option(1.0, help="files: multiply depth by this to get mm"),
     fps: float = typer.Option(30.0, help="files: frame rate (sets the time stamps the filters use)"),
     filter: str = typer.Option("none", "--filter", help="none (raw per-frame poses, as the paper), one-euro or "

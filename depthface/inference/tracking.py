@@ -348,7 +348,8 @@ def open_sequence(inputs: list[str | Path] | None, intrinsics: str = "kinect_v1"
     """The frames ``depthface track`` reads: files/folders, a RealSense ``.bag``, or a live camera.
 
     Args:
-        inputs: depth files or folders (one sequence), or one ``.bag`` recording; ``None`` with ``camera``.
+        inputs: depth files or folders (one sequence), or one RealSense recording (``.bag``/``.db3``);
+            ``None`` with ``camera``.
         intrinsics: for files: a preset name, ``fx,fy,cx,cy`` or a Biwi ``depth.cal`` (bags and cameras
             carry their own).
         depth_scale: for files: multiply by this to get mm.
@@ -372,9 +373,9 @@ def open_sequence(inputs: list[str | Path] | None, intrinsics: str = "kinect_v1"
         max_frames = 300 if max_frames is None else max_frames
     elif not inputs:
         raise DepthfaceError("nothing to track: give depth files, a folder, a .bag recording or --camera realsense")
-    elif any(Path(p).suffix.lower() == ".bag" for p in inputs):
+    elif any(Path(p).suffix.lower() in (".bag", ".db3") for p in inputs):
         if len(inputs) != 1:
-            raise DepthfaceError("a .bag recording is a sequence of its own: give it alone")
+            raise DepthfaceError("a RealSense recording (.bag/.db3) is a sequence of its own: give it alone")
         from depthface.inference.realsense import bag_sequence
 
         frames = bag_sequence(inputs[0])
