@@ -139,3 +139,19 @@ def test_binary_ply_layout(tmp_path, model):
     np.testing.assert_allclose(np.frombuffer(body[: nv * 12], "<f4").reshape(nv, 3), v, atol=1e-4)
     faces = np.frombuffer(body[nv * 12:], dtype=[("n", "u1"), ("i", "<i4", (3,))])
     assert (faces["n"] == 3).all() and np.array_equal(faces["i"], model.triangles.numpy())
+
+
+def test_inference_threads(monkeypatch):
+    import os
+
+    from depthface.errors import DepthfaceError
+    from depthface.inference.reconstructor import inference_threads
+    from depthface.models.export import cpu_count
+
+    assert inference_threads(3) == 3 and inference_threads("2") == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert inference_threads("auto") == cpu_count()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cpu_count() + 3.0, 0.0, 0.0))
+    assert inference_threads() == 1
+    with pytest.raises(DepthfaceError):
+        inference_threads(0)

@@ -500,11 +500,20 @@ def track(
     max_frames: Optional[int] = typer.Option(None, help="stop after this many frames (live camera: 300)"),
     backend: str = typer.Option("torch", help="torch or onnx"),
     device: str = "cpu",
+    threads: str = typer.Option("auto", help="torch threads: a number, or auto (all cores; one on a busy machine)"),
     face_model: Optional[Path] = None,
 ) -> None:
     """Follow a head through a depth sequence: the previous pose sets the next crop; track.csv over time."""
+    import torch
+
     from depthface.inference import Reconstructor
+    from depthface.inference.reconstructor import inference_threads
     from depthface.inference.tracking import TrackerConfig, open_sequence, track_sequence
+
+    try:
+        torch.set_num_threads(inference_threads(threads))
+    except ValueError:
+        raise DepthfaceError(f"--threads must be a number or auto, got {threads!r}") from None
 
     cfg = TrackerConfig(filter=filter, min_cutoff=min_cutoff, beta=beta, alpha=alpha, cv_beta=cv_beta,
                         track=not no_tracking)

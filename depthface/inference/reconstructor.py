@@ -340,3 +340,26 @@ def _landmarks_near(position, points, fx, fy, cx, cy, radius):  # pragma: no cov
         if hit:
             count += 1
     return count
+
+
+def inference_threads(requested: int | str | None = "auto") -> int:
+    """How many threads the networks should use: ``requested`` when it is a number, else (``auto``) all
+    the cores this process may use on an idle machine but **one** when the machine is already busy
+    (1-minute load average above ``cores - 0.5``). On a busy machine every extra intra-op thread waits at
+    each operation's barrier for a descheduled sibling: on the shared 2-core machine the tracker ran a tiny
+    network at 422 ms/frame with 2 threads and 56 ms/frame with one (``benchmarks/bench_tracking.py``)."""
+    import os
+
+    from depthface.models.export import cpu_count
+
+    cores = cpu_count()
+    if requested not in (None, "auto"):
+        n = int(requested)
+        if n < 1:
+            raise DepthfaceError(f"threads must be at least 1, got {n}")
+        return n
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return 1 if load > cores - 0.5 else cores
