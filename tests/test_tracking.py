@@ -176,3 +176,26 @@ def test_camera_presets():
     d435 = PRESETS["realsense_d435"]  # 87 deg across 848 pixels
     assert 2 * math.degrees(math.atan(d435.width / 2 / d435.fx)) == pytest.approx(87.0, abs=1e-3)
     assert (d435.width, d435.height) == (848, 480)
+
+
+def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
+    from depthface.data.biwi import BiwiDataset, write_biwi_depth_calibration, write_biwi_frame
+    from depthface.inference.evaluate import evaluate_real_pose
+
+    model, q, scene, _ = static
+    seq = tmp_path / "hpdb" / "01"
+    write_biwi_depth_calibration(seq, K)
+    sampler = SceneSampler(model, get_profile("syndata2"), 3)
+    for i in range(3):
+        depth, _, _ = render_frame(sampler, SensorProfile.preset("kinect_v1"), i, 2, full=True)
+        write_biwi_frame(seq, i, depth, scene.rotation, scene.translation)
+    frames = BiwiDataset(tmp_path)
+    rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
+    ev = evaluate_real_pose(rec, frames, np.arange(3), first_frame=True, progress=False)
+    assert ev.status == ["ok"] * 3 and "first frame" in ev.crop
+    # the fixed network puts the head at the crop centre: the truth on frame 0, then the previous head
+    np.testing.assert_allclose(ev.errors()["translation_err_mm"], 0.0, atol=1e-6)
+    auto = evaluate_real_pose(rec, frames, np.arange(3), progress=False)
+    assert auto.errors()["translation_err_mm"].min() > 0.1
+    with pytest.raises(DepthfaceError):
+        evaluate_real_pose(rec, frames, np.arange(3), gt_crop=True, first_frame=True)

@@ -240,6 +240,8 @@ def eval_pose_cmd(
                                                    "--biwi: group1 (default), group2 or all; --ict3dhp: all"),
     gt_crop: bool = typer.Option(False, help="real data: crop around the ground-truth head centre instead of the "
                                              "automatic head localisation (POSEidon's protocol)"),
+    first_frame: bool = typer.Option(False, "--first-frame", help="real data: ICT-3DHP's tracking protocol: ground "
+                                     "truth crop on each sequence's first frame, then the previous prediction"),
     limit: Optional[int] = typer.Option(None, help="real data: evaluate this many frames spread over the split"),
     out: Optional[Path] = typer.Option(None, help="where to write metrics.json, frames.csv and plots"),
     batch_size: int = 64,
@@ -273,9 +275,9 @@ def eval_pose_cmd(
                 raise DepthfaceError(f"--limit must be at least 1, got {limit}")
             indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
         rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev)
-        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop)
+        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop, first_frame=first_frame)
         s = ev.summary()
-        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else ''}"
+        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else '_firstframe' if first_frame else ''}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
         write_real_pose_csv(out / "frames.csv", ev)
@@ -291,8 +293,9 @@ def eval_pose_cmd(
     from depthface.synth.datasets import SourceDataset
 
     split = split or "test"
-    if gt_crop or limit is not None:
-        raise DepthfaceError("--gt-crop and --limit apply to --biwi/--ict3dhp; a depthface dataset has stored crops")
+    if gt_crop or first_frame or limit is not None:
+        raise DepthfaceError("--gt-crop, --first-frame and --limit apply to --biwi/--ict3dhp; a depthface dataset "
+                             "has stored crops")
     net, _ = load_pose_net(ckpt, dev)
     ds = SourceDataset(data, None if split == "all" else split)
     pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
