@@ -95,6 +95,7 @@ def stage_pass(rec, paths: list[Path], k, batch: int, outputs: Path | None) -> d
     from depthface.data.localize import localize_head
     from depthface.data.preprocess import check_frame, crop_around
     from depthface.evaluation.plots import save_overlay
+    from depthface.geometry.rotations import matrix_to_euler, quaternion_to_matrix
     from depthface.inference.io import read_depth_file
 
     acc = dict.fromkeys(STAGES + ("outputs",), 0.0)
@@ -125,8 +126,13 @@ def stage_pass(rec, paths: list[Path], k, batch: int, outputs: Path | None) -> d
         preps, x = timed("refine-crop", recrop)
         q, t = timed("pose-2", lambda: rec._pose_batch(preps, x))
         heads = timed("shape", lambda: rec._shape_batch(x))
-        results = timed("mesh", lambda: [rec._finish(preps[j], k, q[j], t[j], heads[j], first[j])
-                                         for j in range(len(keep))])
+        def finish():
+            R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+            return [rec._finish(preps[j], k, q[j], t[j], heads[j], first[j], True, R[j], ypr[j])
+                    for j in range(len(keep))]
+
+        results = timed("mesh", finish)
         if outputs is not None:
             def write():
                 for j, res in enumerate(results):

@@ -254,8 +254,10 @@ class Reconstructor:
                 x = self._batch_input(gp)
                 q, t = self._pose_batch(gp, x)
             heads = self._shape_batch(x)
+            R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
             for j, i in enumerate(group):
-                results[i] = self._finish(gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0)
+                results[i] = self._finish(gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0, R[j], ypr[j])
         return results  # type: ignore[return-value]
 
     def _batch_input(self, preps: list[Preprocessed]) -> torch.Tensor:
@@ -282,10 +284,13 @@ class Reconstructor:
         return v
 
     def _finish(self, prep: Preprocessed, k: Intrinsics, q: np.ndarray, t: np.ndarray, head: np.ndarray,
-                first_source: str, refined: bool = True) -> Result:
-        """One frame's :class:`Result` from its final crop, pose and head-frame vertices (as :meth:`predict`)."""
-        R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
-        ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+                first_source: str, refined: bool = True, R: np.ndarray | None = None,
+                ypr: np.ndarray | None = None) -> Result:
+        """One frame's :class:`Result` from its final crop, pose and head-frame vertices (as :meth:`predict`;
+        ``R`` and ``ypr`` when the caller converted the batch's quaternions at once)."""
+        if R is None or ypr is None:
+            R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
         cam = head @ R.T + t
         lm3 = cam[self._landmark_ids]
         lm2 = np.stack((k.fx * lm3[:, 0] / lm3[:, 2] + k.cx, k.fy * lm3[:, 1] / lm3[:, 2] + k.cy), -1)
