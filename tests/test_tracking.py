@@ -18,8 +18,8 @@ from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.rotations import matrix_to_quaternion
 from depthface.inference import Reconstructor
-from depthface.inference.tracking import (ConstantVelocityFilter, OneEuroFilter, PoseFilter, Tracker, TrackerConfig,
-                                          file_sequence, track_sequence)
+from depthface.inference.filters import ConstantVelocityFilter, OneEuroFilter, PoseFilter
+from depthface.inference.tracking import Tracker, TrackerConfig, file_sequence, track_sequence
 from depthface.synth.profiles import get_profile
 from depthface.synth.scenes import SceneSampler
 from depthface.synth.sensor import SensorProfile
