@@ -12,7 +12,8 @@ Jitter = the frame-to-frame change of the output: rotation angle (geodesic, deg)
 median, mean and 95th percentile over all consecutive pairs of a head. Error = geodesic angle to the
 true rotation (deg) and distance to the true head centre (mm), mean over frames: a filter should lower
 the jitter without adding error. frames/s: the sequential loop (batch 1, as a live camera runs),
-rendering excluded. Trained weights (``--pose``/``--shape``) are needed for meaningful jitter; the
+rendering excluded; a last row runs ``track_sequence`` writing the CSV and a GIF of the overlays (what a
+tracking user keeps per frame). Trained weights (``--pose``/``--shape``) are needed for meaningful jitter; the
 networks' speed does not depend on them.
 
 Run: ``.venv/bin/python benchmarks/bench_tracking.py --pose runs/pose --out benchmarks/results/tracking.json``
@@ -103,6 +104,20 @@ def run_config(rec, heads, k, name: str, options: dict) -> dict:
             "rotation_error_deg": stats(rot_err)["mean"], "translation_error_mm": stats(tr_err)["mean"]}
 
 
+def video_row(rec, heads, k, folder: Path) -> dict:
+    """frames/s of :func:`track_sequence` (tracked, no filter) writing a GIF of the overlays."""
+    from depthface.inference.tracking import SequenceFrame, TrackerConfig, track_sequence
+
+    seconds, n = 0.0, 0
+    for h, (frames, _) in enumerate(heads):
+        seq = [SequenceFrame(f"{i}", d.astype(np.float32), k, i / 30.0) for i, d in enumerate(frames)]
+        t0 = time.perf_counter()
+        track_sequence(rec, seq, TrackerConfig(), out=folder, video=folder / f"head{h}.gif")
+        seconds += time.perf_counter() - t0
+        n += len(frames)
+    return {"config": "tracked + CSV + GIF of overlays", "frames": n, "frames_per_s": n / seconds}
+
+
 def format_table(rows: list[dict], machine: dict) -> str:
     lines = [f"machine: {machine['cpu']}, {machine['cores']} cores; load average {machine['load_before']} -> "
              f"{machine['load_after']}; weights: {machine['weights']}",
@@ -115,6 +130,9 @@ def format_table(rows: list[dict], machine: dict) -> str:
         return "n/a" if s["median"] is None else f"{s['median']:.2f} / {s['mean']:.2f} / {s['p95']:.2f}"
 
     for r in rows:
+        if "rotation_jitter_deg" not in r:
+            lines.append(f"{r['config']:<28} {'':>22} {'':>22} {'':>8} {'':>8} {'':>7} {r['frames_per_s']:>8.1f}")
+            continue
         err = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
         lines.append(f"{r['config']:<28} {trio(r['rotation_jitter_deg']):>22} {trio(r['translation_jitter_mm']):>22} "
                      f"{err(r['rotation_error_deg']):>8} {err(r['translation_error_mm']):>8} {r['without_pose']:>7} "
@@ -156,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     k = Intrinsics.preset("kinect_v1")
     rec.predict_batch([heads[0][0][0]], k)  # warm-up
     rows = [run_config(rec, heads, k, name, opts) for name, opts in CONFIGS.items()]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="depthface-track-") as tmp:
+        rows.append(video_row(rec, heads, k, Path(tmp)))
     machine["load_after"] = round(os.getloadavg()[0], 2)
     print(format_table(rows, machine))
     args.out.parent.mkdir(parents=True, exist_ok=True)

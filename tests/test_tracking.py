@@ -199,3 +199,22 @@ def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
     assert auto.errors()["translation_err_mm"].min() > 0.1
     with pytest.raises(DepthfaceError):
         evaluate_real_pose(rec, frames, np.arange(3), gt_crop=True, first_frame=True)
+
+
+def test_gif_palette_writer(tmp_path):
+    import imageio.v3 as iio
+
+    from depthface.evaluation.plots import GifWriter, colour_table, overlay_palette, to_palette
+
+    pal, lut = overlay_palette()
+    assert pal.shape == (256, 3) and lut.shape == (32768,)
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[0] = (255, 0, 255)
+    img[1] = colour_table("turbo")[255]
+    np.testing.assert_array_equal(pal[to_palette(img)][0], img[0])  # exact palette colours map to themselves
+    assert np.abs(pal[to_palette(img)].astype(int) - img).max() <= 8
+    w = GifWriter(tmp_path / "a.gif", 10)
+    for _ in range(3):
+        w.append_data(img)
+    w.close()
+    assert iio.imread(tmp_path / "a.gif", index=None).shape[:3] == (3, 4, 6)

@@ -279,9 +279,11 @@ class TrackSummary:
 def _video_writer(path: Path, fps: float):
     import imageio.v2 as imageio
 
+    from depthface.evaluation.plots import GifWriter
+
     suffix = path.suffix.lower()
     if suffix == ".gif":
-        return imageio.get_writer(path, mode="I", duration=1000.0 / fps, loop=0)
+        return GifWriter(path, fps)
     if suffix == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
