@@ -214,7 +214,8 @@ def test_gif_palette_writer(tmp_path):
     np.testing.assert_array_equal(pal[to_palette(img)][0], img[0])  # exact palette colours map to themselves
     assert np.abs(pal[to_palette(img)].astype(int) - img).max() <= 8
     w = GifWriter(tmp_path / "a.gif", 10)
-    for _ in range(3):
+    for i in range(3):
+        img[3] = (0, 0, 80 * i)  # Pillow merges identical consecutive frames
         w.append_data(img)
     w.close()
     assert iio.imread(tmp_path / "a.gif", index=None).shape[:3] == (3, 4, 6)
