@@ -78,8 +78,9 @@ def make_frames(n_unique: int, folder: Path) -> tuple[list[Path], object]:
     return paths, model
 
 
-def make_reconstructor(preset: str, backend: str, model, folder: Path):
-    """A Reconstructor with random-weight networks of ``preset`` on ``backend``."""
+def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: int):
+    """A Reconstructor with random-weight networks of ``preset`` on ``backend`` (ONNX: one shared pool of
+    ``threads`` threads, not spinning when there is one thread)."""
     from depthface.inference import Reconstructor
     from depthface.models.config import NetConfig
     from depthface.models.networks import DAPoseNet, DASHapeNet
@@ -90,8 +91,10 @@ def make_reconstructor(preset: str, backend: str, model, folder: Path):
     if backend == "onnx":
         from depthface.models.export import OnnxPoseNet, OnnxShapeNet, export_onnx
 
-        pose = OnnxPoseNet(export_onnx(pose, folder / f"{preset}_pose.onnx", "pose"))
-        shape = OnnxShapeNet(export_onnx(shape, folder / f"{preset}_shape.onnx", "shape"))
+        pose = OnnxPoseNet(export_onnx(pose, folder / f"{preset}_pose.onnx", "pose"), threads=threads,
+                           spinning=threads > 1)
+        shape = OnnxShapeNet(export_onnx(shape, folder / f"{preset}_shape.onnx", "shape"), threads=threads,
+                             spinning=threads > 1)
     return Reconstructor(pose, shape, model)
 
 
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"rendered {len(unique)} frames")
         for preset in args.presets:
             for backend in args.backends:
-                rec = make_reconstructor(preset, backend, model, tmp)
+                rec = make_reconstructor(preset, backend, model, tmp, cores)
                 for batch in args.batches:
                     rows.append(bench_case(rec, preset, backend, paths, k, batch, args.rounds,
                                            tmp / "out" if args.outputs else None))
