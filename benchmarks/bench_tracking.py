@@ -94,7 +94,7 @@ def run_config(rec, heads, k, name: str, options: dict) -> dict:
         Rs, ts = np.stack(Rs), np.stack(ts)
         rot_jit += angle_deg(Rs[1:], Rs[:-1]).tolist()
         tr_jit += np.linalg.norm(ts[1:] - ts[:-1], axis=1).tolist()
-        rot_err += angle_deg(Rs, np.broadcast_to(scene.rotation, Rs.shape)).tolist()
+        rot_err += angle_deg(Rs, np.repeat(scene.rotation[None], len(Rs), axis=0)).tolist()
         tr_err += np.linalg.norm(ts - scene.translation, axis=1).tolist()
 
     def stats(v: list[float]) -> dict:
