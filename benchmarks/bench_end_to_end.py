@@ -187,8 +187,9 @@ def bench_case(rec, preset: str, backend: str, paths: list[Path], k, batch: int,
 
 
 def format_table(rows: list[Row], machine: dict) -> str:
-    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, onnxruntime "
-             f"{machine['onnxruntime']}; load average {machine['load_before']} -> {machine['load_after']}",
+    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s), nice "
+             f"{machine['nice']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
+             f"{machine['load_before']} -> {machine['load_after']}",
              "ms per frame by stage (median of the rounds); total measured separately (read + predict_batch)"]
     short = {"read": "read", "validate": "valid", "localise": "local", "crop": "crop", "normalise": "norm",
              "pose": "pose", "refine-crop": "recrop", "pose-2": "pose2", "shape": "shape", "mesh": "mesh"}
@@ -231,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"  [{time.perf_counter() - t_start:5.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    machine = machine_info(cores)
+    machine = machine_info(cpu_count())
+    machine["threads"] = cores
+    machine["nice"] = os.nice(0)
     k = Intrinsics.preset("kinect_v1")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="depthface-e2e-") as tmp:

@@ -125,8 +125,9 @@ def video_row(rec, heads, k, folder: Path) -> dict:
 
 
 def format_table(rows: list[dict], machine: dict) -> str:
-    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores; load average {machine['load_before']} -> "
-             f"{machine['load_after']}; weights: {machine['weights']}",
+    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s), nice "
+             f"{machine['nice']}; load average {machine['load_before']} -> {machine['load_after']}; weights: "
+             f"{machine['weights']}",
              "jitter: frame-to-frame change on a static head (median / mean / p95); error: mean to the truth"]
     head = (f"{'configuration':<28} {'rot jitter deg':>22} {'centre jitter mm':>22} {'rot err':>8} {'t err mm':>8} "
             f"{'no pose':>7} {'frames/s':>8} {'f/cpu-s':>8}")
@@ -165,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = args.threads or cpu_count()
     torch.set_num_threads(cores)
-    machine = machine_info(cores)
+    machine = machine_info(cpu_count())
+    machine["threads"] = cores
+    machine["nice"] = os.nice(0)
     heads, model = static_heads(args.heads, args.frames)
     print(f"rendered {args.heads} x {args.frames} frames", file=sys.stderr)
     if args.pose is not None:
