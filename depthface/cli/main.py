@@ -21,6 +21,20 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate trained networks and
 app.add_typer(eval_app, name="eval")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from depthface import __version__
+
+        typer.echo(f"depthface {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                               help="print the version and exit")) -> None:
+    """3D face shape and head pose from a single depth image."""
+
+
 @app.command()
 def synth(
     profile: str = typer.Option("syndata2", help="syndata1 (FaceWarehouse-like), syndata2 (Biwi), syndata3 (ICT-3DHP)"),
@@ -100,13 +114,16 @@ def data_show(root: Path, n: int = typer.Option(16, help="samples to show"), out
 
 @data_app.command("inspect")
 def data_inspect(path: Path, png: Optional[Path] = typer.Option(
-        None, help="pose histogram PNG (default: ./<folder name>_poses.png)")) -> None:
+        None, help="pose histogram PNG (default: <folder name>_poses.png in --out)"),
+        out: Optional[Path] = typer.Option(None, help="folder for the PNG (default: next to the dataset folder)")
+        ) -> None:
     """Counts, cameras and pose ranges of a dataset (Biwi, ICT-3DHP, FaceWarehouse or synthetic)."""
     from depthface.data.inspect import format_summary, inspect_dataset, plot_pose_histogram
 
     summary = inspect_dataset(path)
     typer.echo(format_summary(summary))
-    written = plot_pose_histogram(summary, png or Path(f"{Path(path).resolve().name}_poses.png"))
+    root = Path(path).resolve()
+    written = plot_pose_histogram(summary, png or Path(out or root.parent) / f"{root.name}_poses.png")
     if written is not None:
         typer.echo(f"wrote {written}")
 
@@ -160,7 +177,8 @@ def train_pose_cmd(
                                                             "option to train on several (e.g. clean + simulated sensor)"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset (stage 2)"),
     stage: str = typer.Option("both", help="1 (supervised), 2 (self-supervised only) or both"),
-    preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
+    preset: Optional[str] = typer.Option(None, help="network size: paper, small or tiny (default: paper with "
+                                                    "CUDA, small on a CPU, a resumed run's own)"),
     epochs1: int = typer.Option(100, help="stage-1 epochs (paper: 100)"),
     epochs2: int = typer.Option(50, help="stage-2 epochs (paper: 50)"),
     batch_size: int = 16,
@@ -183,10 +201,14 @@ def train_pose_cmd(
 ) -> None:
     """Train DAPoseNet: eq. 6 on synthetic frames, then eq. 7 on unlabelled target frames."""
     from depthface.facemodel import load_face_model
+    from depthface.train.common import choose_preset
     from depthface.train.pose import PoseTrainConfig, train_pose
 
     if stage not in ("1", "2", "both"):
         raise DepthfaceError(f"--stage must be 1, 2 or both, got {stage!r}")
+    preset, note = choose_preset(preset, device, out)
+    if note:
+        typer.echo(note, err=True)
     cfg = PoseTrainConfig(preset=preset, epochs1=epochs1, epochs2=epochs2, batch_size=batch_size, lr=lr,
                           stage2_source_weight=stage2_source_weight, visible_landmarks_only=visible_landmarks_only,
                           stage2_anchor_weight=stage2_anchor_weight, rotation=rotation, rotation_loss=rotation_loss,
@@ -202,7 +224,8 @@ def train_shape_cmd(
     out: Path = typer.Option(..., help="run directory (resumed if it holds a checkpoint)"),
     source: list[Path] = typer.Option(..., help="labelled synthetic dataset; repeat the option for several"),
     target: Optional[Path] = typer.Option(None, help="unlabelled target dataset"),
-    preset: str = typer.Option("paper", help="network size: paper, small or tiny"),
+    preset: Optional[str] = typer.Option(None, help="network size: paper, small or tiny (default: paper with "
+                                                    "CUDA, small on a CPU, a resumed run's own)"),
     epochs: int = 30,
     lr_step_epochs: int = 10,
     batch_size: int = 16,
@@ -218,8 +241,12 @@ def train_shape_cmd(
 ) -> None:
     """Train DASHapeNet with AR-GAN (eq. 1-5); lambda1 = lambda2 = 0 is the source-only ablation."""
     from depthface.facemodel import load_face_model
+    from depthface.train.common import choose_preset
     from depthface.train.shape import ShapeTrainConfig, train_shape
 
+    preset, note = choose_preset(preset, device, out)
+    if note:
+        typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
                            seed=seed, workers=workers)
@@ -229,7 +256,8 @@ def train_shape_cmd(
 
 @eval_app.command("pose")
 def eval_pose_cmd(
-    ckpt: Path = typer.Option(..., help="pose run directory or checkpoint file"),
+    ckpt: Path = typer.Option(..., "--ckpt", "--pose", help="pose run directory or checkpoint file (--pose: the "
+                                                            "same, named as in predict)"),
     data: Optional[Path] = typer.Option(None, help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
     biwi: Optional[Path] = typer.Option(None, help="a Biwi Kinect Head Pose copy (folder holding hpdb/)"),
     ict3dhp: Optional[Path] = typer.Option(None, help="an ICT-3DHP copy (one folder per sequence)"),
@@ -237,6 +265,8 @@ def eval_pose_cmd(
                                                    "--biwi: group1 (default), group2 or all; --ict3dhp: all"),
     gt_crop: bool = typer.Option(False, help="real data: crop around the ground-truth head centre instead of the "
                                              "automatic head localisation (POSEidon's protocol)"),
+    first_frame: bool = typer.Option(False, "--first-frame", help="real data: ICT-3DHP's tracking protocol: ground "
+                                     "truth crop on each sequence's first frame, then the previous prediction"),
     limit: Optional[int] = typer.Option(None, help="real data: evaluate this many frames spread over the split"),
     out: Optional[Path] = typer.Option(None, help="where to write metrics.json, frames.csv and plots"),
     refine: str = typer.Option("none", help="test-time model fit after the network (beyond the paper): none "
@@ -272,9 +302,10 @@ def eval_pose_cmd(
                 raise DepthfaceError(f"--limit must be at least 1, got {limit}")
             indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
         rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev, refine=refine)
-        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop)
+        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop, first_frame=first_frame)
         s = ev.summary()
-        out = out or run_dir / f"eval_{kind}_{split}{'_gtcrop' if gt_crop else ''}{_refine_suffix(refine)}"
+        out = out or run_dir / (f"eval_{kind}_{split}{'_gtcrop' if gt_crop else '_firstframe' if first_frame else ''}"
+                                f"{_refine_suffix(refine)}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
         write_real_pose_csv(out / "frames.csv", ev)
@@ -290,9 +321,10 @@ def eval_pose_cmd(
     from depthface.synth.datasets import SourceDataset
 
     split = split or "test"
-    if gt_crop or limit is not None:
-        raise DepthfaceError("--gt-crop and --limit apply to --biwi/--ict3dhp; a depthface dataset has stored crops")
-    net, ck = load_pose_net(ckpt, dev)
+    if gt_crop or first_frame or limit is not None:
+        raise DepthfaceError("--gt-crop, --first-frame and --limit apply to --biwi/--ict3dhp; a depthface dataset "
+                             "has stored crops")
+    net, _ = load_pose_net(ckpt, dev)
     ds = SourceDataset(data, None if split == "all" else split)
     pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
     if refine != "none":
@@ -569,6 +601,56 @@ def predict(
     if summary.n_frames and summary.count("unreadable") == summary.n_frames:
         typer.echo(f"error: none of the {summary.n_frames} frame(s) could be read (see {out / 'poses.csv'})", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def track(
+    inputs: Optional[list[Path]] = typer.Argument(None, help="depth files or folders (one sequence, in name order), "
+                                                            "or a RealSense recording (.bag/.db3)"),
+    pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
+    shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
+    out: Path = typer.Option(Path("runs/track"), help="output directory (track.csv)"),
+    intrinsics: str = typer.Option("kinect_v1", help="files: a preset (see docs/datasets.md), 'fx,fy,cx,cy' or a Biwi "
+                                                     "depth.cal; recordings and cameras carry their own"),
+    depth_scale: float = typer.Option(1.0, help="files: multiply depth by this to get mm"),
+    fps: float = typer.Option(30.0, help="files: frame rate (sets the time stamps the filters use)"),
+    filter: str = typer.Option("none", "--filter", help="none (raw per-frame poses, as the paper), one-euro or "
+                                                        "constant-velocity"),
+    min_cutoff: float = typer.Option(1.0, help="one-euro: cut-off (Hz) at rest (lower: smoother)"),
+    beta: float = typer.Option(0.05, help="one-euro: cut-off increase with speed"),
+    alpha: float = typer.Option(0.5, help="constant-velocity: position gain"),
+    cv_beta: float = typer.Option(0.1, help="constant-velocity: velocity gain"),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="localise every frame (as predict does)"),
+    video: Optional[Path] = typer.Option(None, help="write the overlays as a .gif (or .mp4 with imageio-ffmpeg)"),
+    video_every: int = typer.Option(1, help="every n-th frame into the video"),
+    camera: Optional[str] = typer.Option(None, help="realsense: live frames from an attached camera"),
+    max_frames: Optional[int] = typer.Option(None, help="stop after this many frames (live camera: 300)"),
+    backend: str = typer.Option("torch", help="torch or onnx"),
+    device: str = "cpu",
+    threads: str = typer.Option("auto", help="torch threads: a number, or auto (all cores; one on a busy machine)"),
+    face_model: Optional[Path] = None,
+) -> None:
+    """Follow a head through a depth sequence: the previous pose sets the next crop; track.csv over time."""
+    import torch
+
+    from depthface.inference import Reconstructor
+    from depthface.inference.reconstructor import inference_threads
+    from depthface.inference.tracking import TrackerConfig, open_sequence, track_sequence
+
+    try:
+        torch.set_num_threads(inference_threads(threads))
+    except ValueError:
+        raise DepthfaceError(f"--threads must be a number or auto, got {threads!r}") from None
+
+    cfg = TrackerConfig(filter=filter, min_cutoff=min_cutoff, beta=beta, alpha=alpha, cv_beta=cv_beta,
+                        track=not no_tracking)
+    frames = open_sequence(inputs, intrinsics, depth_scale, fps, camera, max_frames)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
+    s = track_sequence(rec, frames, cfg, out, video, video_every=video_every)
+    n = sum(s.counts.values())
+    typer.echo(f"{n} frame(s) in {s.seconds:.1f} s ({n / max(s.seconds, 1e-9):.1f} frames/s): "
+               + ", ".join(f"{v} {k}" for k, v in s.counts.items() if v) + f"; wrote {s.csv}"
+               + (f" and {s.video}" if s.video else ""))
 
 
 @app.command()

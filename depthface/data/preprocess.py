@@ -34,7 +34,7 @@ from depthface.geometry.camera import Intrinsics, position_image, validate_depth
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.geometry.crop import CropWindow, metric_crop
 
-__all__ = ["Preprocessed", "Localizer", "preprocess", "refine", "crop_around", "CENTRE_SOURCES"]
+__all__ = ["Preprocessed", "Localizer", "preprocess", "refine", "crop_around", "check_frame", "CENTRE_SOURCES"]
 
 #: A localiser: ``(depth (H, W) float32 mm, intrinsics) -> Localization``.
 Localizer = Callable[[np.ndarray, Intrinsics], Localization]
@@ -81,7 +81,10 @@ def _check_centre(centre: np.ndarray, what: str) -> np.ndarray:
     return c
 
 
-def _check_frame(depth: np.ndarray, intrinsics: Intrinsics, source: str | None) -> np.ndarray:
+def check_frame(depth: np.ndarray, intrinsics: Intrinsics, source: str | None = None) -> np.ndarray:
+    """Validate a full frame once: ``(H, W)`` float32 mm, its size the camera's; one-line
+    :class:`InputError` otherwise. Pass the result with ``checked=True`` to :func:`preprocess` and
+    :func:`refine` to skip validating the same frame again."""
     d = validate_depth(depth, source)
     if d.shape != (intrinsics.height, intrinsics.width):
         raise InputError(f"depth is {d.shape[1]}x{d.shape[0]} but the intrinsics are for "
@@ -100,7 +103,7 @@ def crop_around(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray, c
 
 
 def preprocess(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray | None = None,
-               localizer: Localizer | None = None, source: str | None = None) -> Preprocessed:
+               localizer: Localizer | None = None, source: str | None = None, checked: bool = False) -> Preprocessed:
     """Preprocess one full depth frame (see the module docstring).
 
     Args:
@@ -110,6 +113,7 @@ def preprocess(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray | N
             the head automatically.
         localizer: the localiser used when ``centre`` is ``None`` (default :func:`localize_head`).
         source: file name for error messages.
+        checked: ``depth`` is already the output of :func:`check_frame` (skip validating it again).
 
     Returns:
         A :class:`Preprocessed` frame.
@@ -118,7 +122,7 @@ def preprocess(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray | N
         InputError: bad depth (NaN/inf, negative, not 2-D, all zero, size not the camera's) or a bad centre.
         HeadNotFoundError: ``centre`` is ``None`` and the localiser found no head (the message says why).
     """
-    d = _check_frame(depth, intrinsics, source)
+    d = depth if checked else check_frame(depth, intrinsics, source)
     if centre is not None:
         return crop_around(d, intrinsics, _check_centre(centre, "crop centre"), "ground_truth")
     loc = (localizer or localize_head)(d, intrinsics)
@@ -127,7 +131,8 @@ def preprocess(depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray | N
     return crop_around(d, intrinsics, _check_centre(loc.centre, "localised head centre"), "localizer", loc)
 
 
-def refine(prep: Preprocessed, depth: np.ndarray, intrinsics: Intrinsics, new_centre: np.ndarray) -> Preprocessed:
+def refine(prep: Preprocessed, depth: np.ndarray, intrinsics: Intrinsics, new_centre: np.ndarray,
+           checked: bool = False) -> Preprocessed:
     """Re-crop the same frame around a new centre (e.g. ``prep.crop_centre`` plus the offset the pose
     network predicted). The localisation result of ``prep`` is kept for the record.
 
@@ -136,9 +141,10 @@ def refine(prep: Preprocessed, depth: np.ndarray, intrinsics: Intrinsics, new_ce
         depth: the same ``(H, W)`` depth in mm.
         intrinsics: its camera.
         new_centre: ``(3,)`` new crop centre in mm (camera frame of the full frame).
+        checked: ``depth`` is already the output of :func:`check_frame`.
 
     Returns:
         A :class:`Preprocessed` with ``centre_source == "refined"``.
     """
-    d = _check_frame(depth, intrinsics, None)
+    d = depth if checked else check_frame(depth, intrinsics, None)
     return crop_around(d, intrinsics, _check_centre(new_centre, "refined centre"), "refined", prep.localization)

@@ -62,7 +62,7 @@ class Intrinsics:
 
     @classmethod
     def preset(cls, name: str) -> "Intrinsics":
-        """A named preset: ``biwi`` / ``kinect_v1``, ``ict3dhp`` or ``kinect_v2`` (and any other key of ``PRESETS``)."""
+        """A named preset (:data:`PRESETS`: datasets' calibrations and nominal values of common depth cameras)."""
         try:
             return PRESETS[name.lower()]
         except KeyError:
@@ -101,11 +101,35 @@ class Intrinsics:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
 
 
+def _from_fov(width: int, height: int, hfov_deg: float, vfov_deg: float) -> Intrinsics:
+    """Nominal pinhole intrinsics of a camera from its datasheet field of view:
+    ``f = (size / 2) / tan(fov / 2)`` per axis, principal point at ``(width / 2, height / 2)``."""
+    return Intrinsics(round(width / 2 / math.tan(math.radians(hfov_deg) / 2), 3),
+                      round(height / 2 / math.tan(math.radians(vfov_deg) / 2), 3), width / 2, height / 2, width, height)
+
+
+#: Named cameras. ``biwi``, ``kinect_v1`` and ``ict3dhp`` are the datasets' published calibrations; the
+#: others are **nominal** (a real unit differs by a few percent; a RealSense recording or camera brings
+#: its own calibration, see docs/datasets.md). ``kinect_v2``: the commonly used nominal values. Azure
+#: Kinect: the depth camera's focal length of one unit's factory calibration (fx, fy = 0.4920, 0.4919 of
+#: the 1024-pixel sensor, printed in microsoft/Azure-Kinect-Sensor-SDK issue 1617), principal point at the
+#: image centre, for the NFOV unbinned (640x576) and WFOV unbinned (1024x1024) modes; the WFOV lens is a
+#: fisheye, so its pinhole preset only holds near the centre (its datasheet's 75 x 65 and 120 x 120 deg
+#: describe the non-rectangular fields). The rest from the vendors' datasheet fields of view (horizontal x
+#: vertical, depth stream, in the mode named; :func:`_from_fov`): RealSense D415 65 x 40 deg at 1280x720,
+#: D435 and D455 87 x 58 deg at 848x480, L515 70 x 55 deg at 1024x768, Orbbec Astra 60 x 49.5 deg at 640x480.
 PRESETS: dict[str, Intrinsics] = {
     "biwi": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
     "kinect_v1": Intrinsics(575.816, 575.816, 320.0, 240.0, 640, 480),
     "ict3dhp": Intrinsics(535.0, 536.0, 327.0, 241.0, 640, 480),
-    "kinect_v2": Intrinsics(365.0, 365.0, 256.0, 212.0, 512, 424),  # nominal Kinect v2 / Azure Kinect NFOV depth
+    "kinect_v2": Intrinsics(365.0, 365.0, 256.0, 212.0, 512, 424),
+    "azure_kinect_nfov": Intrinsics(503.847, 503.738, 320.0, 288.0, 640, 576),
+    "azure_kinect_wfov": Intrinsics(503.847, 503.738, 512.0, 512.0, 1024, 1024),
+    "realsense_d415": _from_fov(1280, 720, 65.0, 40.0),
+    "realsense_d435": _from_fov(848, 480, 87.0, 58.0),
+    "realsense_d455": _from_fov(848, 480, 87.0, 58.0),
+    "realsense_l515": _from_fov(1024, 768, 70.0, 55.0),
+    "orbbec_astra": _from_fov(640, 480, 60.0, 49.5),
 }
 
 

@@ -5,7 +5,10 @@ Every frame goes through :meth:`Reconstructor.predict` exactly as ``depthface pr
 * default: the automatic head localiser finds the crop centre, DAPoseNet runs, the crop is refined
   around the predicted head centre once and DAPoseNet runs again (what a user gets);
 * ``gt_crop=True``: the crop is centred on the ground-truth head position and not refined (the
-  protocol of POSEidon and other methods that assume a known head position; say so beside the numbers).
+  protocol of POSEidon and other methods that assume a known head position; say so beside the numbers);
+* ``first_frame=True``: ICT-3DHP's tracking protocol: the first evaluated frame of each sequence is
+  cropped around its ground-truth head, every later frame around the previous frame's predicted head
+  (one pose pass, no refinement); after a frame without a face the head is localised again.
 
 Frames are independent, so results do not depend on any batch size. A frame whose head the localiser
 does not find, or whose file cannot be read, is counted and listed (status column of the per-frame CSV)
@@ -114,7 +117,7 @@ class RealPoseEvaluation:
 
 
 def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.ndarray, gt_crop: bool = False,
-                       progress: bool = True) -> RealPoseEvaluation:
+                       progress: bool = True, first_frame: bool = False) -> RealPoseEvaluation:
     """Run the pose network of ``rec`` on ``frames[indices]`` (see the module docstring).
 
     Args:
@@ -122,7 +125,10 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
         frames: a real-dataset reader whose frames carry ground-truth poses.
         indices: ``(N,)`` frame indices to evaluate.
         gt_crop: centre the crop on the ground-truth head position instead of localising the head.
+        first_frame: the first-frame (tracking) protocol: see the module docstring.
     """
+    if gt_crop and first_frame:
+        raise DepthfaceError("choose one crop protocol: ground truth on every frame or on the first frame only")
     n = len(indices)
     R_pred, R_true = np.tile(np.eye(3), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1))
     t_pred, t_true = np.zeros((n, 3)), np.zeros((n, 3))
@@ -133,6 +139,7 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
                               refine_steps=0 if gt_crop else rec.refine_steps, face_check=False, refine=rec.refine)
     t0 = time.perf_counter()
     timed = 0
+    sequence, previous = None, None  # first-frame protocol: the current sequence and its last head
     for j, i in enumerate(tqdm(indices, desc="eval pose", disable=not progress, leave=False)):
         key = frames.keys[int(i)] if hasattr(frames, "keys") else None
         try:
@@ -147,7 +154,16 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
             continue
         R_true[j], t_true[j] = f.rotation, f.translation
         try:
-            res = pose_only.predict(f.depth, f.intrinsics, centre=f.translation if gt_crop else None, source=str(f.source))
+            if first_frame:
+                start = (f.subject, f.sequence) != sequence
+                sequence, centre = (f.subject, f.sequence), f.translation if start else previous
+                res = pose_only.predict_batch([f.depth], f.intrinsics, [centre], [str(f.source)],
+                                              refine_steps=0 if centre is not None else None,
+                                              centre_source="ground_truth" if start else "previous_frame")[0]
+                previous = res.translation if res.found else None
+            else:
+                res = pose_only.predict(f.depth, f.intrinsics, centre=f.translation if gt_crop else None,
+                                        source=str(f.source))
         except InputError as e:
             status.append(f"unreadable: {e}")
             continue
@@ -160,9 +176,10 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
     seconds = (time.perf_counter() - t0) / max(timed, 1)
     counts = {s: sum(1 for x in status if (x.startswith("unreadable") if s == "unreadable" else x == s))
               for s in ("ok", "low confidence", "no head", "unreadable")}
-    return RealPoseEvaluation(keys, status, conf, R_pred, t_pred, R_true, t_true, seconds,
-                              "ground truth (no refinement)" if gt_crop else "automatic head localisation + 1 refinement",
-                              counts)
+    crop = ("ground truth (no refinement)" if gt_crop else
+            "ground truth on each sequence's first frame, then the previous prediction (tracking)" if first_frame else
+            "automatic head localisation + 1 refinement")
+    return RealPoseEvaluation(keys, status, conf, R_pred, t_pred, R_true, t_true, seconds, crop, counts)
 
 
 def write_real_pose_csv(path: str | Path, ev: RealPoseEvaluation) -> Path:

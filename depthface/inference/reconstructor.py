@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+from numba import njit
 
 from depthface.data.localize import HeadNotFoundError
-from depthface.data.preprocess import Preprocessed, preprocess, refine
+from depthface.data.preprocess import Preprocessed, preprocess
 from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
 from depthface.facemodel.fit import REFINE_MODES, prepare_fit_region, refine_prediction
@@ -175,26 +175,6 @@ class Reconstructor:
             raise DepthfaceError(f"unknown backend {backend!r}; use torch or onnx")
         return cls(pose_net, shape_net, model, device, **kwargs)
 
-    def _input(self, prep: Preprocessed) -> torch.Tensor:
-        """The normalised ``(1, 3, 160, 160)`` network input of a preprocessed frame."""
-        return normalize_position(prep.position[None].to(self.device),
-                                  torch.as_tensor(prep.crop_centre, dtype=torch.float32)[None].to(self.device),
-                                  torch.as_tensor(prep.crop_intrinsics_array, dtype=torch.float32)[None].to(self.device))
-
-    def _pose(self, prep: Preprocessed, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            q, t = self.pose_net(x)
-        return q[0].double().cpu().numpy(), prep.crop_centre + t[0].double().cpu().numpy()
-
-    def _shape(self, x: torch.Tensor) -> np.ndarray:
-        v = self._mean.copy()
-        if self.shape_net is None:
-            return v
-        with torch.inference_mode():
-            d = self.shape_net(x)[0].double().cpu().numpy()
-        v[self._regressed] += d
-        return v
-
     def predict(self, depth: np.ndarray, intrinsics: Intrinsics, centre: np.ndarray | None = None,
                 source: str | None = None) -> Result:
         """Reconstruct one frame.
@@ -221,53 +201,7 @@ class Reconstructor:
                 centre = np.asarray(centre, dtype=np.float64)
             except (ValueError, TypeError):
                 raise InputError("centre must be 3 finite numbers (mm) with z > 0", source) from None
-        depth = validate_depth(depth, source)
-        check_depth_units(depth, source)
-        try:
-            prep = preprocess(depth, intrinsics, centre, source=source)
-        except HeadNotFoundError as e:
-            return Result(False, str(e))
-        x = self._input(prep)
-        q, t = self._pose(prep, x)
-        first_source = prep.centre_source
-        for _ in range(self.refine_steps):
-            prep = refine(prep, depth, intrinsics, t)
-            x = self._input(prep)
-            q, t = self._pose(prep, x)
-        R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
-        ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
-        head = self._shape(x)  # the refined crop's input, computed once for pose and shape
-        fit_info = {}
-        if self.refine != "none":  # test-time model fit after the networks (a separate step, off by default)
-            R, t, head, fit_info = self._refine_fit(depth, intrinsics, R, t, head)
-            q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
-            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
-        cam = head @ R.T + t
-        lm_ids = self.face_model.landmarks68.cpu().numpy()
-        lm3 = cam[lm_ids]
-        k = intrinsics
-        lm2 = np.stack((k.fx * lm3[:, 0] / lm3[:, 2] + k.cx, k.fy * lm3[:, 1] / lm3[:, 2] + k.cy), -1)
-        cloud = prep.position.permute(1, 2, 0).reshape(-1, 3).double().numpy()
-        cloud = cloud[cloud[:, 2] > 0]
-        if len(cloud):
-            d, _ = cKDTree(cloud).query(lm3)
-            match = float(np.mean(d < CONFIDENCE_MATCH_MM))
-        else:
-            match = 0.0
-        loc_score = prep.localization.score if prep.localization is not None else 1.0
-        conf = match * loc_score
-        extras = {"landmark_match": match, "localizer_score": loc_score}
-        found = conf >= self.min_confidence
-        reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}, then refined)" if found else
-                  f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
-        extras.update(fit_info)
-        if found and self.face_check:
-            v = face_verdict(depth, intrinsics, self._template, R, t)
-            extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
-                           "face_inliers": v.inliers})
-            found = v.face
-            reason = f"{reason}; {v.reason}" if found else v.reason
-        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)
+        return self.predict_batch([depth], intrinsics, [centre], [source])[0]
 
     def _refine_fit(self, depth: np.ndarray, intrinsics: Intrinsics, R: np.ndarray, t: np.ndarray, head: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -288,3 +222,203 @@ class Reconstructor:
         return (fit.R, fit.t, fit.vertices.astype(np.float64),
                 {"refine": self.refine, "refined": True, "fit_rms_mm": fit.rms_mm,
                  "fit_inlier_fraction": fit.inlier_fraction})
+
+    # ------------------------------------------------------------------------------------------------
+    # batches: one network call per stage for a group of frames (issue 13)
+
+    def predict_batch(self, frames, intrinsics: Intrinsics | list[Intrinsics], centres: list | None = None,
+                      sources: list[str | None] | None = None, max_batch: int = 64,
+                      on_error: str = "raise", refine_steps: int | None = None,
+                      centre_source: str = "ground_truth") -> list[Result]:
+        """Reconstruct a group of frames, batching every network call (pose, refined pose, shape).
+
+        Frame by frame the results equal :meth:`predict`'s (``tests/test_end_to_end.py``); only the
+        networks see the frames together, at most ``max_batch`` at a time. The landmark matching of the
+        confidence is an exact windowed search in the crop (no k-d tree per frame).
+
+        Args:
+            frames: ``B`` depth frames ``(H, W)`` in mm (0 = no measurement), or a ``(B, H, W)`` array.
+            intrinsics: one camera for all frames, or ``B`` of them.
+            centres: ``None`` (localise every frame), or ``B`` entries, each ``None`` (localise) or a
+                ``(3,)`` crop centre in mm (a ground truth, or the previous frame's head when tracking).
+            sources: ``B`` file names for messages (or ``None``).
+            max_batch: most frames per network call.
+            on_error: ``"raise"``: an unreadable frame raises its :class:`InputError` (as :meth:`predict`);
+                ``"result"``: it gets a ``Result(found=False)`` whose reason starts with ``"bad input: "``.
+            refine_steps: re-crops around the predicted head (default: the reconstructor's; 0 when the
+                given centres already are good heads, e.g. the previous frame's when tracking).
+            centre_source: what the given centres are (``ground_truth`` or ``previous_frame``; in the reasons).
+
+        Returns:
+            ``B`` :class:`Result`.
+        """
+        from depthface.data.preprocess import check_frame, crop_around
+        from depthface.errors import InputError
+
+        if on_error not in ("raise", "result"):
+            raise DepthfaceError(f"on_error must be 'raise' or 'result', got {on_error!r}")
+        if max_batch < 1:
+            raise DepthfaceError(f"max_batch must be at least 1, got {max_batch}")
+        steps = self.refine_steps if refine_steps is None else int(refine_steps)
+        if centre_source not in ("ground_truth", "previous_frame"):
+            raise DepthfaceError(f"centre_source must be ground_truth or previous_frame, got {centre_source!r}")
+        n = len(frames)
+        ks = list(intrinsics) if isinstance(intrinsics, (list, tuple)) else [intrinsics] * n
+        cs = list(centres) if centres is not None else [None] * n
+        srcs = list(sources) if sources is not None else [None] * n
+        if not len(ks) == len(cs) == len(srcs) == n:
+            raise DepthfaceError(f"predict_batch: {n} frames but {len(ks)} intrinsics, {len(cs)} centres and "
+                                 f"{len(srcs)} sources")
+        results: list[Result | None] = [None] * n
+        preps: dict[int, tuple[np.ndarray, Preprocessed]] = {}
+        for i in range(n):
+            try:
+                d = check_frame(frames[i], ks[i], srcs[i])
+                check_depth_units(d, srcs[i])
+                preps[i] = (d, preprocess(d, ks[i], cs[i], source=srcs[i], checked=True))
+            except HeadNotFoundError as e:
+                results[i] = Result(False, str(e))
+            except InputError as e:
+                if on_error == "raise":
+                    raise
+                results[i] = Result(False, f"bad input: {e}", extras={"error": str(e)})
+        todo = sorted(preps)
+        for start in range(0, len(todo), max_batch):
+            group = todo[start:start + max_batch]
+            ds = [preps[i][0] for i in group]
+            gp = [preps[i][1] for i in group]
+            first = [centre_source if p.centre_source == "ground_truth" else p.centre_source for p in gp]
+            x = self._batch_input(gp)
+            q, t = self._pose_batch(gp, x)
+            for _ in range(steps):
+                gp = [crop_around(d, ks[i], t[j], "refined", p.localization)
+                      for j, (i, d, p) in enumerate(zip(group, ds, gp))]
+                x = self._batch_input(gp)
+                q, t = self._pose_batch(gp, x)
+            heads = self._shape_batch(x)
+            R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+            for j, i in enumerate(group):
+                results[i] = self._finish(ds[j], gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0, R[j], ypr[j])
+        return results  # type: ignore[return-value]
+
+    def _batch_input(self, preps: list[Preprocessed]) -> torch.Tensor:
+        """The normalised ``(B, 3, 160, 160)`` network input of preprocessed frames."""
+        pos = torch.stack([p.position for p in preps])
+        c = torch.as_tensor(np.stack([p.crop_centre for p in preps]), dtype=torch.float32)
+        k = torch.as_tensor(np.stack([p.crop_intrinsics_array for p in preps]), dtype=torch.float32)
+        return normalize_position(pos, c, k).to(self.device)
+
+    def _pose_batch(self, preps: list[Preprocessed], x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(B, 4)`` quaternions and ``(B, 3)`` head centres (mm) of a batch (float64)."""
+        with torch.inference_mode():
+            q, t = self.pose_net(x)
+        centres = np.stack([p.crop_centre for p in preps])
+        return q.double().cpu().numpy(), centres + t.double().cpu().numpy()
+
+    def _shape_batch(self, x: torch.Tensor) -> np.ndarray:
+        """``(B, V, 3)`` head-frame vertices (mm, float64) of a batch (the mean face without a shape network)."""
+        v = np.repeat(self._mean[None], len(x), axis=0)
+        if self.shape_net is not None:
+            with torch.inference_mode():
+                d = self.shape_net(x).double().cpu().numpy()
+            v[:, self._regressed] += d
+        return v
+
+    def _finish(self, depth: np.ndarray, prep: Preprocessed, k: Intrinsics, q: np.ndarray, t: np.ndarray,
+                head: np.ndarray, first_source: str, refined: bool = True, R: np.ndarray | None = None,
+                ypr: np.ndarray | None = None) -> Result:
+        """One frame's :class:`Result` from its final crop, pose and head-frame vertices: the optional model
+        fit, the confidence and the face verdict (``R`` and ``ypr`` when the caller converted the batch's
+        quaternions at once)."""
+        if R is None or ypr is None:
+            R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+        fit_info: dict = {}
+        if self.refine != "none":  # test-time model fit after the networks (a separate step, off by default)
+            R, t, head, fit_info = self._refine_fit(depth, k, R, t, head)
+            q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+        cam = head @ R.T + t
+        lm3 = cam[self._landmark_ids]
+        lm2 = np.stack((k.fx * lm3[:, 0] / lm3[:, 2] + k.cx, k.fy * lm3[:, 1] / lm3[:, 2] + k.cy), -1)
+        kc = prep.crop_intrinsics
+        match = float(_landmarks_near(prep.position.numpy(), lm3, kc.fx, kc.fy, kc.cx, kc.cy,
+                                      CONFIDENCE_MATCH_MM)) / len(lm3)
+        loc_score = prep.localization.score if prep.localization is not None else 1.0
+        conf = match * loc_score
+        found = conf >= self.min_confidence
+        then = ", then refined" if refined else ""
+        reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}{then})" if found else
+                  f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
+        extras = {"landmark_match": match, "localizer_score": loc_score, **fit_info}
+        if found and self.face_check:
+            v = face_verdict(depth, k, self._template, R, t)
+            extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
+                           "face_inliers": v.inliers})
+            found = v.face
+            reason = f"{reason}; {v.reason}" if found else v.reason
+        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)
+
+    @property
+    def _landmark_ids(self) -> np.ndarray:
+        return self.face_model.landmarks68.cpu().numpy()
+
+
+@njit(cache=True, nogil=True)
+def _landmarks_near(position, points, fx, fy, cx, cy, radius):  # pragma: no cover - compiled
+    """How many of ``points (N, 3)`` (mm) lie closer than ``radius`` to a measured point of the position
+    image ``position (3, H, W)`` (mm, ``Z = 0`` unmeasured) whose pixels back-project with ``fx, fy, cx,
+    cy``. Exact: a measured point ``p`` with ``|p - l| < r`` projects within
+    ``f r (z + |x|) / ((z - r) z)`` pixels of ``l``'s projection, so only that window (plus one pixel) is
+    searched; a point with ``z <= r`` searches the whole image."""
+    _, h, w = position.shape
+    r2 = radius * radius
+    count = 0
+    for n in range(points.shape[0]):
+        x, y, z = points[n, 0], points[n, 1], points[n, 2]
+        if z > radius:
+            hu = fx * radius * (z + abs(x)) / ((z - radius) * z) + 1.0
+            hv = fy * radius * (z + abs(y)) / ((z - radius) * z) + 1.0
+            u, v = fx * x / z + cx, fy * y / z + cy
+            j0, j1 = int(min(max(np.floor(u - hu), 0.0), w)), int(min(max(np.ceil(u + hu) + 1.0, 0.0), w))
+            i0, i1 = int(min(max(np.floor(v - hv), 0.0), h)), int(min(max(np.ceil(v + hv) + 1.0, 0.0), h))
+        else:
+            i0, i1, j0, j1 = 0, h, 0, w
+        hit = False
+        for i in range(i0, i1):
+            for j in range(j0, j1):
+                pz = position[2, i, j]
+                if pz > 0:
+                    dx, dy, dz = position[0, i, j] - x, position[1, i, j] - y, pz - z
+                    if dx * dx + dy * dy + dz * dz < r2:
+                        hit = True
+                        break
+            if hit:
+                break
+        if hit:
+            count += 1
+    return count
+
+
+def inference_threads(requested: int | str | None = "auto") -> int:
+    """How many threads the networks should use: ``requested`` when it is a number, else (``auto``) all
+    the cores this process may use on an idle machine but **one** when the machine is already busy
+    (1-minute load average above ``cores - 0.5``). On a busy machine every extra intra-op thread waits at
+    each operation's barrier for a descheduled sibling: on the shared 2-core machine the tracker ran a tiny
+    network at 422 ms/frame with 2 threads and 56 ms/frame with one (``benchmarks/bench_tracking.py``)."""
+    import os
+
+    from depthface.models.export import cpu_count
+
+    cores = cpu_count()
+    if requested not in (None, "auto"):
+        n = int(requested)
+        if n < 1:
+            raise DepthfaceError(f"threads must be at least 1, got {n}")
+        return n
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return 1 if load > cores - 0.5 else cores

@@ -70,6 +70,34 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+def choose_preset(preset: str | None, device: str | None, run: str | Path | None = None) -> tuple[str, str]:
+    """The network size of a training run when ``--preset`` is not given, and a one-line note saying why.
+
+    An explicit ``preset`` wins (empty note). Otherwise a run directory that already holds a checkpoint
+    keeps the preset it was started with (so a resumed run matches); else ``paper`` (the paper's size)
+    where CUDA is used, and ``small`` on a CPU, where the paper's size trains at about 20 images/s
+    (README, Speed) and its schedule would take days.
+
+    Args:
+        preset: ``paper``, ``small``, ``tiny`` or ``None`` (choose).
+        device: the ``--device`` value (``auto``, ``cpu``, ``cuda...``).
+        run: the run directory (its ``checkpoint.pt`` is read when present).
+
+    Returns:
+        ``(preset, note)``.
+    """
+    if preset is not None:
+        return preset, ""
+    if run is not None and (Path(run) / CHECKPOINT).exists():
+        cfg = load_checkpoint(Path(run) / CHECKPOINT).get("train_config") or {}
+        if cfg.get("preset"):
+            return str(cfg["preset"]), f"--preset {cfg['preset']} (the preset of the run being resumed in {run})"
+    if pick_device(device).startswith("cuda"):
+        return "paper", "--preset paper (the paper's network size; CUDA is available)"
+    return "small", ("--preset small: no CUDA here, and the paper's network size trains at about 20 images/s on "
+                     "a CPU; pass --preset paper to insist")
+
+
 class EpochSampler(Sampler[int]):
     """A seeded permutation per epoch (``(seed, epoch)`` only), sharded across ranks when distributed."""
 
