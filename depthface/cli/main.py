@@ -256,8 +256,8 @@ def train_shape_cmd(
 
 @eval_app.command("pose")
 def eval_pose_cmd(
-    ckpt: Path = typer.Option(..., "--ckpt", "--pose", help="pose run directory or checkpoint file (--pose: the "
-                                                            "same, named as in predict)"),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", "--pose", help="pose run directory or checkpoint file "
+                                        "(--pose: the same, named as in predict; default: the release model)"),
     data: Optional[Path] = typer.Option(None, help="a depthface dataset with labels (e.g. a simulated-Kinect target set)"),
     biwi: Optional[Path] = typer.Option(None, help="a Biwi Kinect Head Pose copy (folder holding hpdb/)"),
     ict3dhp: Optional[Path] = typer.Option(None, help="an ICT-3DHP copy (one folder per sequence)"),
@@ -287,7 +287,13 @@ def eval_pose_cmd(
     if len(chosen) != 1:
         raise DepthfaceError("give exactly one of --data, --biwi, --ict3dhp")
     dev = pick_device(device)
-    run_dir = Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
+    if ckpt is None:
+        from depthface.models.release import release_checkpoint
+
+        ckpt = release_checkpoint("pose")
+        run_dir = Path("runs") / "release"
+    else:
+        run_dir = Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
     if data is None:
         import numpy as np
 
@@ -557,10 +563,33 @@ def export_cmd(
         typer.echo(f"wrote {export_onnx(load_shape_net(shape)[0], out / 'shape.onnx', 'shape')}")
 
 
+@app.command("pack-release")
+def pack_release(
+    pose: Optional[Path] = typer.Option(None, help="trained pose run / checkpoint"),
+    shape: Optional[Path] = typer.Option(None, help="trained shape run / checkpoint"),
+    out: Optional[Path] = typer.Option(None, help="folder for pose.pt / shape.pt (default: the package's weights "
+                                                  "folder, i.e. replace the release models)"),
+    full_precision: bool = typer.Option(False, help="keep float32 (default: float16)"),
+) -> None:
+    """Write compact release checkpoints (inference modules only, float16) of trained networks."""
+    from depthface.models.release import RELEASE_FILES, WEIGHTS_DIR
+    from depthface.train.common import write_release_checkpoint
+
+    if pose is None and shape is None:
+        raise DepthfaceError("give --pose and/or --shape")
+    folder = out or WEIGHTS_DIR
+    for kind, ckpt in (("pose", pose), ("shape", shape)):
+        if ckpt is not None:
+            path = write_release_checkpoint(ckpt, kind, folder / RELEASE_FILES[kind], half=not full_precision)
+            typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 @app.command()
 def predict(
     inputs: list[Path] = typer.Argument(..., help="depth files (.png 16-bit mm, .npy, .npz, Biwi .bin) or folders"),
-    pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
+    pose: Optional[Path] = typer.Option(None, help="pose run directory / checkpoint (or .onnx with --backend onnx); "
+                                                  "default: the release models that ship with depthface (pose and "
+                                                  "shape, docs/models.md)"),
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/predict"), help="output directory"),
     intrinsics: str = typer.Option("kinect_v1", help="a preset (kinect_v1, biwi, ict3dhp), 'fx,fy,cx,cy', or a "
@@ -607,7 +636,9 @@ def predict(
 def track(
     inputs: Optional[list[Path]] = typer.Argument(None, help="depth files or folders (one sequence, in name order), "
                                                             "or a RealSense recording (.bag/.db3)"),
-    pose: Path = typer.Option(..., help="pose run directory / checkpoint (or .onnx with --backend onnx)"),
+    pose: Optional[Path] = typer.Option(None, help="pose run directory / checkpoint (or .onnx with --backend onnx); "
+                                                  "default: the release models that ship with depthface (pose and "
+                                                  "shape, docs/models.md)"),
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/track"), help="output directory (track.csv)"),
     intrinsics: str = typer.Option("kinect_v1", help="files: a preset (see docs/datasets.md), 'fx,fy,cx,cy' or a Biwi "

@@ -104,8 +104,12 @@ class Result:
 class Reconstructor:
     """Pose (and optionally shape) networks plus the face model, ready for frames.
 
+    ``Reconstructor()`` with no networks loads the release models that ship with depthface
+    (``docs/models.md``) and the default face model.
+
     Args:
-        pose_net: a DAPoseNet (or an ONNX wrapper with the same call) in eval mode.
+        pose_net: a DAPoseNet (or an ONNX wrapper with the same call) in eval mode; ``None`` (with
+            ``shape_net`` and ``face_model`` also ``None``): the release models.
         shape_net: a DASHapeNet (or ONNX wrapper) or ``None`` for pose only (the mean face is placed).
         face_model: the face model both were trained with.
         device: torch device of the networks.
@@ -118,9 +122,14 @@ class Reconstructor:
             ``"pose+shape"`` (also identity and expression); :func:`depthface.facemodel.fit.refine_prediction`.
     """
 
-    def __init__(self, pose_net, shape_net, face_model: MorphableModel, device: str = "cpu",
+    def __init__(self, pose_net=None, shape_net=None, face_model: MorphableModel | None = None, device: str = "cpu",
                  min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True,
                  refine: str = "none") -> None:
+        if pose_net is None:
+            if shape_net is not None or face_model is not None:
+                raise DepthfaceError("give a pose network (or none of pose_net, shape_net, face_model for the "
+                                     "release models)")
+            pose_net, shape_net, face_model, device = _release_networks(device)
         if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
             raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
         if not (isinstance(refine_steps, int) and refine_steps >= 0):
@@ -143,11 +152,22 @@ class Reconstructor:
         self._fit_region = prepare_fit_region(face_model) if refine != "none" else None
 
     @classmethod
-    def from_checkpoints(cls, pose: str | Path, shape: str | Path | None = None, face_model: str | Path | None = None,
-                         device: str = "cpu", backend: str = "torch", **kwargs) -> "Reconstructor":
-        """Load trained networks (run directories or checkpoint files; ``backend="onnx"`` takes ``.onnx`` files)."""
+    def from_checkpoints(cls, pose: str | Path | None = None, shape: str | Path | None = None,
+                         face_model: str | Path | None = None, device: str = "cpu", backend: str = "torch",
+                         **kwargs) -> "Reconstructor":
+        """Load trained networks (run directories or checkpoint files; ``backend="onnx"`` takes ``.onnx`` files).
+
+        ``pose=None``: the release pose network, with the release shape network unless ``shape`` is given.
+        """
         from depthface.train.common import pick_device
 
+        if pose is None:
+            if backend != "torch":
+                raise DepthfaceError("the release models are PyTorch checkpoints: export them first "
+                                     "(depthface export) to use --backend onnx")
+            from depthface.models.release import release_checkpoint
+
+            pose, shape = release_checkpoint("pose"), shape or release_checkpoint("shape")
         device = pick_device(device)
         model = load_face_model(face_model)
         if backend == "onnx":
@@ -363,6 +383,18 @@ class Reconstructor:
     @property
     def _landmark_ids(self) -> np.ndarray:
         return self.face_model.landmarks68.cpu().numpy()
+
+
+def _release_networks(device: str = "cpu") -> tuple:
+    """``(pose_net, shape_net, face_model, device)`` of the release models (``depthface.models.release``)."""
+    from depthface.models.release import release_checkpoint
+    from depthface.train.common import pick_device
+    from depthface.train.pose import load_pose_net
+    from depthface.train.shape import load_shape_net
+
+    device = pick_device(device)
+    return (load_pose_net(release_checkpoint("pose"), device)[0], load_shape_net(release_checkpoint("shape"), device)[0],
+            load_face_model(), device)
 
 
 @njit(cache=True, nogil=True)

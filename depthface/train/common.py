@@ -237,3 +237,23 @@ def labelled_sources(source: str | Path | list | tuple, limit: int = 0) -> Datas
         ds = SourceDataset(root, "train")
         parts.append(Subset(ds, range(min(limit, len(ds)))) if limit > 0 else ds)
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+#: the modules each kind of network needs at inference (what a release checkpoint keeps)
+INFERENCE_MODULES: dict[str, tuple[str, ...]] = {"pose": ("F.", "head."), "shape": ("F.", "R.")}
+
+
+def write_release_checkpoint(ckpt: str | Path, kind: str, out: str | Path, half: bool = True) -> Path:
+    """Write the compact release checkpoint of a trained ``kind`` network (:func:`compact_checkpoint`) to ``out``
+    (a file path) atomically; returns it."""
+    if kind not in INFERENCE_MODULES:
+        raise DepthfaceError(f"kind must be pose or shape, got {kind!r}")
+    ck = load_checkpoint(ckpt)
+    if ck.get("kind") != kind:
+        raise InputError(f"not a {kind} checkpoint (kind={ck.get('kind')!r})", ckpt)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    torch.save(compact_checkpoint(ck, INFERENCE_MODULES[kind], half), tmp)
+    os.replace(tmp, out)
+    return out
