@@ -157,3 +157,21 @@ def test_tof_dataset_reads_like_the_others(tmp_path):
     item = SourceDataset(root, split=None)[0]
     assert item["position"].shape == (3, 160, 160) and item["quaternion"].shape == (4,)
     assert (item["position"][2] > 0).float().mean() > 0.2
+
+
+def test_cli_synth_offers_the_new_presets(tmp_path):
+    from typer.testing import CliRunner
+
+    from depthface.cli.main import app
+    from depthface.synth.storage import read_manifest
+
+    runner = CliRunner()
+    out = tmp_path / "rand"
+    r = runner.invoke(app, ["synth", "--profile", "syndata1", "--sensor", "kinect_v1_random", "--out", str(out),
+                            "--count", "3", "--chunk-size", "3"])
+    assert r.exit_code == 0, r.output
+    m = read_manifest(out)
+    assert m["sensor"]["name"] == "kinect_v1_random" and len(m["sensor"]["randomize"]) == 18
+    r = runner.invoke(app, ["synth", "--sensor", "kinect_v9", "--out", str(tmp_path / "x"), "--count", "3"])
+    msg = r.output + str(r.exception)  # the console entry point prints InputError as one line
+    assert r.exit_code != 0 and "kinect_v9" in msg and "tof_kinect_v2" in msg

@@ -243,7 +243,8 @@ def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *
     Short hair follows the skull's lower half toward the nape; long hair continues below the equator as a
     slightly tapering tube, beside the face and down the back. Low-frequency bumps make it uneven.
     Every grid column ends exactly on the hairline (unless ``hair_ragged_mm`` roughens it: then each vertex
-    moves radially, and each hairline vertex vertically, by a clipped N(0, amp^2), amp drawn from the range).
+    moves radially, and each hairline vertex vertically, by a clipped N(0, amp^2), amp drawn from the range,
+    smoothed over neighbouring columns).
 
     Returns:
         ``vertices`` ``(rows * cols, 3)`` float64 and ``triangles`` ``(T, 3)`` int32, outward CCW.
@@ -300,6 +301,8 @@ def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *
     if p.hair_ragged_mm[1] > 0:  # drawn only when on, so that the default draws what version 1 drew
         amp = u(*p.hair_ragged_mm)
         jitter = np.clip(rng.standard_normal((rows + 1, cols)), -2.5, 2.5) * amp
+        # smoothed around the head ([1, 2, 1] / 4, wrapping): tufts a few vertices wide, not a spiky surface
+        jitter = 0.25 * (np.roll(jitter, 1, 1) + 2.0 * jitter + np.roll(jitter, -1, 1))
         radial = jitter[:rows] * np.minimum(1.0, 4.0 * s)  # none at the crown's pole, full from a quarter down
         x = x + radial * np.sin(phi)[None, :]
         z = z + radial * np.cos(phi)[None, :]

@@ -171,7 +171,7 @@ IDEAL = SimulationProfile("ideal", DEFAULT_SCENE, replace(
 #: (solid hair with a ragged outline, shoulders closer to the jaw, other background distances and clutter).
 TOF_KINECT_V2 = SimulationProfile("tof_kinect_v2", replace(
     DEFAULT_SCENE, hair_thickness_mm=(5.0, 25.0), long_hair_probability=0.4, hair_ragged_mm=(2.0, 6.0),
-    neck_length_mm=(30.0, 80.0), neck_radius_mm=(52.0, 66.0), torso_roundness=(0.45, 0.8),
+    neck_length_mm=(20.0, 70.0), neck_radius_mm=(52.0, 66.0), torso_roundness=(0.45, 0.8),
     wall_distance_mm=(1200.0, 4200.0), wall_yaw_deg=45.0, wall_pitch_deg=20.0, box_count=(1, 4),
     box_size_mm=(100.0, 1000.0)), TimeOfFlightProfile())
 
@@ -194,7 +194,7 @@ KINECT_V1_RANDOM = SimulationProfile("kinect_v1_random", replace(
     DEFAULT_SCENE, hair_thickness_mm=(0.0, 30.0), hair_top_volume_mm=(0.0, 30.0), hair_ragged_mm=(0.0, 8.0),
     hairline_front_mm=(-85.0, -45.0), hairline_side_mm=(-35.0, 20.0), hairline_back_mm=(20.0, 100.0),
     torso_follow=(0.0, 0.6), shoulder_half_width_mm=(150.0, 250.0), torso_half_depth_mm=(85.0, 150.0),
-    neck_length_mm=(10.0, 110.0), neck_radius_mm=(45.0, 70.0), torso_roundness=(0.3, 1.0),
+    neck_length_mm=(0.0, 110.0), neck_radius_mm=(45.0, 70.0), torso_roundness=(0.3, 1.0),
     wall_distance_mm=(1000.0, 4000.0), box_count=(0, 5), box_size_mm=(100.0, 1000.0)),
     replace(StructuredLightProfile(), hair_dropout=(0.0, 0.7)), RANDOMIZED)
 
