@@ -204,7 +204,8 @@ def read_depth_file(path: str | Path, depth_scale: float = 1.0) -> np.ndarray:
                 depth = _read_npy_stream(f, path, path.stat().st_size)
         else:
             if not zipfile.is_zipfile(path):
-                kind = "a .npy array" if path.read_bytes()[:6] == b"\x93NUMPY" else "not a zip archive"
+                with open(path, "rb") as f:
+                    kind = "a .npy array" if f.read(6) == b"\x93NUMPY" else "not a zip archive"
                 raise InputError(f"not a .npz file ({kind}); name it for what it holds", path)
             depth = _read_npz(path, path.stat().st_size)
     except InputError as e:

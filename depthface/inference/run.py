@@ -139,7 +139,7 @@ def predict_frames(rec, frames: list[InputFrame], out: str | Path, camera: Camer
     names = unique_output_names([fr.name for fr in frames])
     for fr, oname in zip(frames, names):
         if fr.problem is not None:
-            yield _unreadable(fr, f"{fr.name}: {fr.problem}")
+            yield _unreadable(fr, f"{display_name(fr.path)}: {fr.problem}")
             continue
         depth = k = None
         try:
