@@ -109,11 +109,11 @@ def static(tmp_path_factory):
     for i, d in enumerate(frames + [np.full((480, 640), 2500, np.uint16)] + frames[:2]):
         write_depth_png16(root / f"f{i:02d}.png", d)
     (root / "f99.png").write_bytes(b"not a png")
-    return model, q, scene, root
+    return model, q, scene, root, frames
 
 
 def test_tracker_states_localise_only_at_start_and_after_a_loss(static):
-    model, q, scene, root = static
+    model, q, scene, root, _ = static
     rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
     frames = list(file_sequence([root], K))
     assert len(frames) == 8 and frames[-1].depth is None and "f99.png" in frames[-1].error
@@ -132,7 +132,7 @@ def test_tracker_states_localise_only_at_start_and_after_a_loss(static):
 def test_track_sequence_writes_csv_and_gif(static, tmp_path):
     import imageio.v3 as iio
 
-    model, q, _, root = static
+    model, q, _, root, _ = static
     rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
     s = track_sequence(rec, file_sequence([root], K), TrackerConfig(filter="one-euro"), out=tmp_path,
                        video=tmp_path / "track.gif")
@@ -151,7 +151,7 @@ def test_track_cli(static, tmp_path):
     from depthface.models.networks import DAPoseNet
     from depthface.train.common import save_checkpoint
 
-    model, _, _, root = static
+    model, _, _, root, _ = static
     torch.manual_seed(0)
     cfg = NetConfig.preset("tiny")
     save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
@@ -182,13 +182,11 @@ def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
     from depthface.data.biwi import BiwiDataset, write_biwi_depth_calibration, write_biwi_frame
     from depthface.inference.evaluate import evaluate_real_pose
 
-    model, q, scene, _ = static
+    model, q, scene, _, depths = static
     seq = tmp_path / "hpdb" / "01"
     write_biwi_depth_calibration(seq, K)
-    sampler = SceneSampler(model, get_profile("syndata2"), 3)
     for i in range(3):
-        depth, _, _ = render_frame(sampler, SensorProfile.preset("kinect_v1"), i, 2, full=True)
-        write_biwi_frame(seq, i, depth, scene.rotation, scene.translation)
+        write_biwi_frame(seq, i, depths[i], scene.rotation, scene.translation)
     frames = BiwiDataset(tmp_path)
     rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
     ev = evaluate_real_pose(rec, frames, np.arange(3), first_frame=True, progress=False)

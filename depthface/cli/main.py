@@ -641,7 +641,7 @@ def track(
                                                   "shape, docs/models.md)"),
     shape: Optional[Path] = typer.Option(None, help="shape run directory / checkpoint (or .onnx)"),
     out: Path = typer.Option(Path("runs/track"), help="output directory (track.csv)"),
-    intrinsics: str = typer.Option("kinect_v1", help="files: a preset (see docs/datasets.md), 'fx,fy,cx,cy' or a Biwi "
+    intrinsics: str = typer.Option("kinect_v1", help="files: a preset (docs/tracking.md), 'fx,fy,cx,cy' or a Biwi "
                                                      "depth.cal; recordings and cameras carry their own"),
     depth_scale: float = typer.Option(1.0, help="files: multiply depth by this to get mm"),
     fps: float = typer.Option(30.0, help="files: frame rate (sets the time stamps the filters use)"),

@@ -323,8 +323,9 @@ class Reconstructor:
         return results  # type: ignore[return-value]
 
     def _batch_input(self, preps: list[Preprocessed]) -> torch.Tensor:
-        """The normalised ``(B, 3, 160, 160)`` network input of preprocessed frames."""
-        pos = torch.stack([p.position for p in preps])
+        """The normalised ``(B, 3, 160, 160)`` network input of preprocessed frames (stacked by NumPy: a
+        multi-threaded ``torch.stack`` waits at its barrier on a busy machine)."""
+        pos = torch.from_numpy(np.stack([p.position.numpy() for p in preps]))
         c = torch.as_tensor(np.stack([p.crop_centre for p in preps]), dtype=torch.float32)
         k = torch.as_tensor(np.stack([p.crop_intrinsics_array for p in preps]), dtype=torch.float32)
         return normalize_position(pos, c, k).to(self.device)
@@ -437,8 +438,9 @@ def inference_threads(requested: int | str | None = "auto") -> int:
     """How many threads the networks should use: ``requested`` when it is a number, else (``auto``) all
     the cores this process may use on an idle machine but **one** when the machine is already busy
     (1-minute load average above ``cores - 0.5``). On a busy machine every extra intra-op thread waits at
-    each operation's barrier for a descheduled sibling: on the shared 2-core machine the tracker ran a tiny
-    network at 422 ms/frame with 2 threads and 56 ms/frame with one (``benchmarks/bench_tracking.py``)."""
+    each operation's barrier for a descheduled sibling: on the shared 2-core machine (load average 12-14)
+    the paper-size path ran at 0.3 frames/s with 2 threads and 1.6 with one, the small one at 1.0 and 6.3
+    (PyTorch, one frame per call; ``benchmarks/results/end_to_end_2threads.json`` and ``end_to_end.json``)."""
     import os
 
     from depthface.models.export import cpu_count

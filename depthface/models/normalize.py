@@ -12,8 +12,9 @@ lateral position their ray has in the crop-centre plane, so the x/y channels sta
 The pose network predicts the head centre *relative to the crop centre*; ``t = c + t_rel``.
 
 Speed: on CPU tensors that need no gradient the same formula runs as one compiled pass (numba) over the
-batch, about ten times faster than the chain of tensor operations, which stays the path for CUDA and
-autograd; ``tests/test_end_to_end.py`` pins the two equal.
+batch instead of a chain of tensor operations (each a pass over the batch, and with several threads a
+barrier each; its cost now: the ``norm`` column of ``benchmarks/bench_end_to_end.py``); CUDA and autograd
+keep the tensor operations; ``tests/test_end_to_end.py`` pins the two equal.
 """
 
 from __future__ import annotations
