@@ -37,11 +37,11 @@ from depthface.geometry.camera import Intrinsics
 INLIER_MM = 10.0
 #: Tukey's biweight scale of the robust ICP (mm): residuals beyond it get no weight
 TUKEY_MM = 25.0
-#: relief is compared where the template faces the camera at least this much (cosine): silhouettes,
-#: where any rounded object departs from a smooth trend, are left out
+#: relief is compared where the template and the measured surface face the camera at least this much
+#: (cosine): silhouettes, where any rounded object departs from a smooth trend, are left out
 RELIEF_FACING = 0.5
 #: the verdict's thresholds (measured on the labelled set of benchmarks/bench_face_verdict.py)
-MIN_RELIEF = 0.25
+MIN_RELIEF = 0.2
 MIN_CORRELATION = 0.3
 MIN_INLIERS = 0.35
 #: at least this many visible template points must meet a measurement for any verdict but "no face"
@@ -221,7 +221,10 @@ def _judge(depth, k, tpl, R, t):
         return 0.0, 0.0, 0.0, float("inf"), len(P)
     r = np.abs(D - P[:, 2])
     inliers = float(np.sum(r < INLIER_MM) / max(n_vis, 1))
-    corr, slope = _relief(P, D, uv, facing)
+    # the measured surface must face the camera too: silhouettes of any rounded object are left out
+    Q, Nq, ok = _measured(depth, k, uv.astype(np.int64))
+    facing_m = -(Nq * Q).sum(1) / np.maximum(np.linalg.norm(Q, axis=1), 1e-9)
+    corr, slope = _relief(P, D, uv, np.where(ok & (facing_m > RELIEF_FACING), facing, 0.0))
     return slope, corr, inliers, float(np.median(r)), len(P)
 
 
