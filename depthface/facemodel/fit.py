@@ -33,7 +33,11 @@ steps than alternating block updates). Everything is float64 numpy on one frame;
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
@@ -110,6 +114,7 @@ class FitRegion:
         basis_axes: ``(3, M, K)`` float32, ``basis`` split by axis (contiguous rows for the Jacobian).
         core: ``(M,)`` bool, the fitted vertices of the core region (all of them unless a core was given).
         rigid: ``(M,)`` bool, the even subsample of the core that the rigid iterations use.
+        gram: ``(K, K)`` ``B^T B`` of ``basis`` flattened to ``(3M, K)``.
     """
 
     indices: np.ndarray
@@ -124,6 +129,7 @@ class FitRegion:
     basis_axes: np.ndarray
     core: np.ndarray
     rigid: np.ndarray
+    gram: np.ndarray
 
     @property
     def n_coefficients(self) -> int:
@@ -186,7 +192,8 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
     rigid_mask[core_ids[_even_subsample(mean_full[sub[core_ids]], n_rigid)]] = True
     return FitRegion(sub, mean_full[sub], basis, normals, spacing, model.identity_dim, model.expression_kind == "blendshapes",
                      mean_full.astype(np.float32), np.ascontiguousarray(full_basis, dtype=np.float32),
-                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask, rigid_mask)
+                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask, rigid_mask,
+                     basis.reshape(-1, basis.shape[-1]).T @ basis.reshape(-1, basis.shape[-1]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,6 +270,51 @@ def _rodrigues(w: np.ndarray) -> np.ndarray:
     if theta < 1e-12:
         return np.eye(3) + k
     return np.eye(3) + np.sin(theta) / theta * k + (1.0 - np.cos(theta)) / theta**2 * (k @ k)
+
+
+_OPENBLAS_THREAD_FUNCTIONS = (("openblas_set_num_threads", "openblas_get_num_threads"),
+                              ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+                              ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+                              ("openblas_set_num_threads64_", "openblas_get_num_threads64_"))
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas_thread_controls() -> tuple:
+    """(set, get) thread-count functions of the OpenBLAS copies numpy and scipy loaded (Linux; else none)."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return ()
+    paths = sorted({line.split()[-1] for line in maps.read_text().splitlines()
+                    if "openblas" in line.lower() and ".so" in line})
+    controls = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in _OPENBLAS_THREAD_FUNCTIONS:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                controls.append((getattr(lib, set_name), getattr(lib, get_name)))
+                break
+    return tuple(controls)
+
+
+@contextmanager
+def _one_blas_thread():
+    """Run numpy/scipy's OpenBLAS on one thread inside the block, and restore its setting after.
+
+    The fit's matrices are small (about 1000 x 160): threaded BLAS only adds synchronisation, which on a
+    busy machine made a frame's fit 30 times slower (measured: 2.5 s instead of 80 ms of CPU time).
+    """
+    controls = _openblas_thread_controls()
+    before = [get() for _, get in controls]
+    for set_, _ in controls:
+        set_(1)
+    try:
+        yield
+    finally:
+        for (set_, _), n in zip(controls, before):
+            set_(n)
 
 
 def _check_pose(R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,6 +396,16 @@ def fit_frame(
     """
     if mode not in FIT_MODES:
         raise InputError(f"fit mode must be one of {', '.join(FIT_MODES)}, got {mode!r}")
+    with _one_blas_thread():
+        return _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_iterations, iterations,
+                    reject_mm, noise_mm, expression_ridge, anneal, trim_sigmas, damping, crop_radius_mm, max_points,
+                    box_iterations, free_space, tree)
+
+
+def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_iterations, iterations, reject_mm,
+         noise_mm, expression_ridge, anneal, trim_sigmas, damping, crop_radius_mm, max_points, box_iterations,
+         free_space, tree) -> FitResult:
+    """:func:`fit_frame` after its mode check, with one BLAS thread."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
         raise InputError(f"points must be a finite (N, 3) array (mm), got shape {pts.shape}")
@@ -475,11 +537,12 @@ def coefficients_from_vertices(region: FitRegion, vertices: np.ndarray, noise_mm
     K, Ki = region.n_coefficients, region.n_identity
     B = region.basis.reshape(-1, K)
     d = (v[region.indices] - region.mean).reshape(-1)
-    H = B.T @ B / noise_mm**2 + np.diag(np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)])
+    H = region.gram / noise_mm**2 + np.diag(np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)])
     lo, hi = np.full(K, -np.inf), np.full(K, np.inf)
     if region.expression_bounded:
         lo[Ki:], hi[Ki:] = 0.0, 1.0
-    c = _solve_box(H, B.T @ d / noise_mm**2, lo, hi)
+    with _one_blas_thread():
+        c = _solve_box(H, B.T @ d / noise_mm**2, lo, hi)
     return c[:Ki], c[Ki:]
 
 
