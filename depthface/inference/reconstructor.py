@@ -125,15 +125,17 @@ class Reconstructor:
     def __init__(self, pose_net=None, shape_net=None, face_model: MorphableModel | None = None, device: str = "cpu",
                  min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True,
                  refine: str = "none") -> None:
+        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
+            raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
+        if not (isinstance(refine_steps, int) and refine_steps >= 0):
+            raise DepthfaceError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
+        if refine not in REFINE_MODES:
+            raise DepthfaceError(f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
         if pose_net is None:
             if shape_net is not None or face_model is not None:
                 raise DepthfaceError("give a pose network (or none of pose_net, shape_net, face_model for the "
                                      "release models)")
             pose_net, shape_net, face_model, device = _release_networks(device)
-        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
-            raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
-        if not (isinstance(refine_steps, int) and refine_steps >= 0):
-            raise DepthfaceError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
         self.face_check = bool(face_check)
         self._template = FaceTemplate.from_face_model(face_model) if face_check else None
         self.pose_net = pose_net
@@ -146,8 +148,6 @@ class Reconstructor:
         self._regressed = face_model.regressed_vertices.cpu().numpy()
         self._mean = face_model.mean.double().numpy()
         # --- test-time refinement (issue 12): set up once per model
-        if refine not in REFINE_MODES:
-            raise DepthfaceError(f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
         self.refine = refine
         self._fit_region = prepare_fit_region(face_model) if refine != "none" else None
 

@@ -185,9 +185,11 @@ def file_sequence(paths: list[str | Path], intrinsics: Intrinsics, fps: float = 
 
     if not fps > 0:
         raise DepthfaceError(f"--fps must be positive, got {fps}")
-    for i, fr in enumerate(collect_inputs(list(paths))):
+    for i, fr in enumerate(collect_inputs(list(paths)).frames):
         k = fr.intrinsics or intrinsics
         try:
+            if fr.problem is not None:  # known unreadable before reading (a FIFO, a dangling link, a bad depth.cal)
+                raise InputError(fr.problem, fr.path)
             depth = read_depth_file(fr.path, depth_scale)
             if depth.shape != (k.height, k.width):
                 raise InputError(f"frame is {depth.shape[1]}x{depth.shape[0]} but the camera is "
