@@ -45,3 +45,5 @@ def test_demo_report_at_a_tiny_scale(tmp_path):
     text = report.read_text()
     assert "frontal (reference)" in text and "mean face (reference)" in text and "How to read it" in text
     assert (tmp_path / "overlay_biwi_export.png").exists() or "Biwi export" in text
+    assert "Release models (no training needed)" in text and "release pose model" in text
+    assert any(tmp_path.glob("release_meshes_*.png"))  # truth, mean face and the release prediction
