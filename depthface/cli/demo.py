@@ -41,7 +41,7 @@ from depthface.synth.storage import ChunkedArrays, generate, iter_full_frames
 from depthface.train.pose import PoseTrainConfig, load_pose_net, train_pose
 from depthface.train.shape import ShapeTrainConfig, load_shape_net, train_shape
 
-#: sizes of the demo (216 s on 2 CPU cores, measured)
+#: sizes of the demo (333 s in all on 2 CPU cores from a fresh clone, with the release section; measured)
 DEMO = {"source_frames": 1200, "target_frames": 600, "preset": "tiny", "pose_epochs": (6, 3), "shape_epochs": 4}
 
 
