@@ -93,11 +93,6 @@ def _normalize_cpu(position: Tensor, crop_centre: Tensor, crop_intrinsics: Tenso
     return torch.from_numpy(out)
 
 
-def denormalize_position(n: Tensor, crop_centre: Tensor) -> Tensor:
-    """Inverse of :func:`normalize_position` on valid pixels: ``(B, 3, H, W)`` -> camera-frame mm."""
-    return n * HALF_SIZE_MM + crop_centre.to(n.dtype).view(-1, 3, 1, 1)
-
-
 def network_input(batch: dict[str, Tensor], device: str | torch.device) -> Tensor:
     """The normalised ``(B, 3, 160, 160)`` network input of a dataset batch (keys ``position``,
     ``crop_centre``, ``crop_intrinsics``)."""

@@ -203,10 +203,6 @@ class SceneSampler:
         nz = np.flatnonzero(scene.expression)
         return neutral + (scene.expression[nz] @ self.expr_rows[nz]).reshape(-1, 3)
 
-    def camera_vertices(self, scene: Scene) -> np.ndarray:
-        """``(V, 3)`` vertices in the camera frame (mm)."""
-        return self.head_vertices(scene) @ scene.rotation.T + scene.translation
-
     def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
         mouth closed; ``head_vertices``: the scene's :meth:`head_vertices` if already computed."""

@@ -103,14 +103,10 @@ class EpochSampler(Sampler[int]):
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, shuffle: bool = True) -> None:
         self.n, self.seed, self.rank, self.world, self.shuffle = n, seed, rank, world, shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __iter__(self):
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        if self.shuffle:  # the trainers fold the epoch into ``seed``; the 0 keeps the orders of earlier runs
+            order = np.random.default_rng([self.seed, 0]).permutation(self.n)
         else:
             order = np.arange(self.n)
         per = -(-self.n // self.world)
@@ -202,10 +198,9 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    """Seed torch's global RNG and return a generator for this epoch (depends on seed and epoch only)."""
+def seed_epoch(seed: int, epoch: int) -> None:
+    """Seed torch's global RNG for this epoch (from seed and epoch only)."""
     torch.manual_seed(seed * 100003 + epoch)
-    return torch.Generator().manual_seed(seed * 100019 + epoch)
 
 
 def state_dict_of(module: torch.nn.Module) -> dict[str, Tensor]:
