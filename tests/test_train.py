@@ -213,3 +213,13 @@ def test_compact_checkpoint_loads_and_predicts_like_the_full_one(tmp_path, domai
 
     with pytest.raises(InputError, match="missing R."):
         load_network(tmp_path / "broken.pt", "shape", DASHapeNet)
+
+
+def test_shape_keep_epochs(tmp_path, domains, model):
+    src, _ = domains
+    cfg = ShapeTrainConfig(preset="tiny", epochs=2, batch_size=8, lambda1=0.0, lambda2=0.0, keep_epochs=True,
+                           source_limit=16)
+    run = train_shape(src, None, tmp_path / "run", cfg, model, progress=False)
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
+    assert same_weights(run / "epochs" / "epoch_002.pt", run / "checkpoint.pt")
+    assert load_checkpoint(run / "epochs" / "epoch_001.pt")["epoch"] == 1

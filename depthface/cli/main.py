@@ -234,6 +234,7 @@ def train_shape_cmd(
     source_limit: int = typer.Option(0, help="use only this many source frames (0 = all)"),
     shape_output: str = typer.Option("vertices", help="R's output: vertices (paper: 3V displacements) or "
                                                       "coefficients (the face model's, through its basis)"),
+    keep_epochs: bool = typer.Option(False, help="keep every epoch's weights in RUN/epochs/ (learning curves)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -249,7 +250,7 @@ def train_shape_cmd(
         typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
-                           seed=seed, workers=workers)
+                           keep_epochs=keep_epochs, seed=seed, workers=workers)
     run = train_shape(source[0] if len(source) == 1 else list(source), target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")
 

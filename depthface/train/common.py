@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,14 @@ def save_checkpoint(run: Path, state: dict[str, Any]) -> Path:
     tmp = run / f".{CHECKPOINT}.tmp-{os.getpid()}"
     torch.save(state, tmp)
     os.replace(tmp, path)
+    return path
+
+
+def keep_epoch(run: Path, epoch: int) -> Path:
+    """Copy ``run/checkpoint.pt`` to ``run/epochs/epoch_XXX.pt`` (``--keep-epochs``: learning curves)."""
+    (run / "epochs").mkdir(exist_ok=True)
+    path = run / "epochs" / f"epoch_{epoch:03d}.pt"
+    shutil.copyfile(run / CHECKPOINT, path)
     return path
 
 

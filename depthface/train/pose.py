@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import partial
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamf
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
 from depthface.train.augment import augment_batch
-from depthface.train.common import (EpochSampler, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
 
@@ -136,7 +137,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     net = DAPoseNet(net_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    supervised = loss_pose_geodesic if cfg.rotation_loss == "geodesic" else loss_pose_supervised
+    supervised = loss_pose_geodesic if cfg.rotation_loss == "geodesic" else partial(loss_pose_supervised, alpha=cfg.alpha)
     reference = model.landmarks(model.mean[None])[0].to(device).float()
     normals = landmark_normals(model).to(device)
     state = {"epoch": 0, "history": []}
@@ -181,8 +182,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
             q, t = ddp(x)
             if stage_now == 1:
                 q_true, t_true = pose_targets(batch, device)
-                loss = supervised(q, t, q_true, t_true, cfg.alpha) if supervised is loss_pose_supervised \
-                    else supervised(q, t, q_true, t_true)
+                loss = supervised(q, t, q_true, t_true)
                 valid = torch.ones(())
             else:
                 clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
@@ -203,7 +203,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                         sb = next(src_iter, None)
                     if sb is not None:
                         qs, ts = ddp(network_input(sb, device))
-                        loss = loss + cfg.stage2_source_weight * loss_pose_supervised(qs, ts, *pose_targets(sb, device), cfg.alpha)
+                        loss = loss + cfg.stage2_source_weight * supervised(qs, ts, *pose_targets(sb, device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -231,8 +231,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
             if state["epoch"] == e1 and e2 > 0:  # the stage-1 model (Model-1 of Table 5) is kept too
                 shutil.copyfile(run / "checkpoint.pt", run / "stage1.pt")
             if cfg.keep_epochs:
-                (run / "epochs").mkdir(exist_ok=True)
-                shutil.copyfile(run / "checkpoint.pt", run / "epochs" / f"epoch_{state['epoch']:03d}.pt")
+                keep_epoch(run, state["epoch"])
     if writer is not None:
         writer.close()
     return run

@@ -29,7 +29,7 @@ from depthface.models.config import NetConfig
 from depthface.models.losses import loss_d_adv, loss_d_adv_t, loss_d_adv_target, loss_d_reg, loss_f, loss_g, loss_r
 from depthface.models.networks import DASHapeNet
 from depthface.synth.datasets import TargetDataset
-from depthface.train.common import (EpochSampler, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     save_checkpoint, seed_epoch, write_json)
 
 SOURCE, TARGET = 0, 1
@@ -56,6 +56,8 @@ class ShapeTrainConfig:
     #: R's output (beyond the paper): ``"vertices"`` (paper: 3V displacements) or ``"coefficients"``
     #: (the face model's identity + expression coefficients through its fixed basis)
     shape_output: str = "vertices"
+    #: keep the weights of every epoch as ``epochs/epoch_XXX.pt`` (learning curves)
+    keep_epochs: bool = False
     seed: int = 0
     workers: int = 0
 
@@ -245,6 +247,8 @@ def train_shape(source: str | Path | list, target: str | Path | None, out: str |
                               **tr.state(), "epoch": epoch + 1, "history": history,
                               "face_model": {"name": model.name, "sha256": model.sha256}})
         write_json(run / "history.json", history)
+        if cfg.keep_epochs:
+            keep_epoch(run, epoch + 1)
         done += 1
     writer.close()
     return run
