@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import roma
 import torch
 
-from depthface.cli.experiments import _so3_exp, fit_eq7_directly
+from depthface.evaluation.experiments import fit_eq7_directly
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 
 
-def test_so3_exp_is_a_rotation_by_the_vector_length():
-    w = torch.tensor([[0.0, 0.0, 0.3], [0.2, -0.1, 0.05]], dtype=torch.float64)
-    R = _so3_exp(w)
+def _matrix_exp_so3(w: torch.Tensor) -> torch.Tensor:
+    """The exponential of the skew matrix of ``w (B, 3)``, written out: the reference roma must match."""
+    z = torch.zeros_like(w[:, 0])
+    k = torch.stack((torch.stack((z, -w[:, 2], w[:, 1]), -1), torch.stack((w[:, 2], z, -w[:, 0]), -1),
+                     torch.stack((-w[:, 1], w[:, 0], z), -1)), 1)
+    return torch.linalg.matrix_exp(k)
+
+
+def test_roma_exp_map_is_a_rotation_by_the_vector_length():
+    """fit_eq7_directly's exp map is roma.rotvec_to_rotmat: equal to the matrix exponential (1e-6), a rotation
+    by |w| about w (angle and a z-axis case), also near zero where the correction starts."""
+    w = torch.tensor([[0.0, 0.0, 0.3], [0.2, -0.1, 0.05], [1e-9, 2e-9, -1e-9], [0.0, 0.0, 0.0],
+                      [1.5, -2.0, 0.7]], dtype=torch.float64)
+    R = roma.rotvec_to_rotmat(w)
+    torch.testing.assert_close(R, _matrix_exp_so3(w), atol=1e-6, rtol=0)
     torch.testing.assert_close(R[0], euler_to_matrix(torch.tensor([0.0, 0.0, 0.3 * 180 / torch.pi],
                                                                   dtype=torch.float64)), atol=1e-12, rtol=0)
     torch.testing.assert_close(geodesic_angle_deg(R[1], torch.eye(3, dtype=torch.float64)),

@@ -463,7 +463,7 @@ def experiment_pose_table(
                                                          "network on the same target frame (paper: 0)"),
 ) -> None:
     """Table 5 on our domains: Model-1/2/3 and the ICP baseline on simulated-Kinect frames of unseen identities."""
-    from depthface.cli.experiments import pose_table
+    from depthface.evaluation.experiments import pose_table
     from depthface.facemodel import load_face_model
 
     pose_table(out, load_face_model(), source_frames, target_frames, epochs1, epochs2, preset, seed=seed,
@@ -510,7 +510,7 @@ def experiment_pose_diagnostics(
     workers: int = 1,
 ) -> None:
     """Domain gap by simulator component (hair, background, noise) and eq. 7 minimised per frame directly."""
-    from depthface.cli.experiments import pose_diagnostics
+    from depthface.evaluation.experiments import pose_diagnostics
     from depthface.facemodel import load_face_model
 
     pose_diagnostics(run, load_face_model(), frames, workers=workers, basin_frames=basin_frames)
@@ -532,7 +532,7 @@ def experiment_shape_table(
     device: str = "auto",
 ) -> None:
     """DASHapeNet: source-only vs AR-GAN, synthetic amount (Fig. 7), lambda1 sweep (Fig. 9), 3DMM-fit baseline."""
-    from depthface.cli.experiments import shape_table
+    from depthface.evaluation.experiments import shape_table
     from depthface.facemodel import load_face_model
 
     parse = lambda text, kind: tuple(kind(v) for v in text.split(",") if v.strip())  # noqa: E731

@@ -1,7 +1,11 @@
 """Reproducible experiments: the paper's Table 5 and ablations on our synthetic/simulated domains.
 
-Each experiment is one command; it synthesises its data (or reuses it), trains, evaluates and writes
-``table.md`` + ``results.json`` + plots into its output directory. Every step resumes.
+Each experiment is one library function (``depthface experiment ...`` calls it): it synthesises its data
+(or reuses it), trains, evaluates and writes ``table.md`` + ``results.json`` + plots into its output
+directory. Every step resumes. :func:`pose_table` (Table 5), :func:`shape_table` (DASHapeNet ablations,
+Fig. 7 and 9) and :func:`pose_diagnostics` (domain gap by simulator component, eq. 7 minimised directly)
+are the experiments; :func:`icp_on_dataset`, :func:`shape_baseline_on_dataset` and
+:func:`fit_eq7_directly` are their per-dataset loops and are usable on their own.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import roma
 import torch
 
 from depthface.evaluation.baselines import icp_pose
@@ -25,10 +30,17 @@ from depthface.synth.storage import generate
 from depthface.train.common import network_input, write_json
 from depthface.train.pose import PoseTrainConfig, load_pose_net, train_pose
 
+__all__ = ["make_domains", "icp_on_dataset", "pose_table", "shape_baseline_on_dataset", "shape_table",
+           "SENSOR_VARIANTS", "fit_eq7_directly", "pose_diagnostics"]
+
 
 def make_domains(out: Path, model: MorphableModel, source_frames: int, target_frames: int, seed: int = 0,
                  profile: str = "syndata2", workers: int = 1) -> tuple[Path, Path]:
-    """A clean labelled source set and a simulated-Kinect target set (other identities: another seed)."""
+    """A clean labelled source set and a simulated-Kinect target set (other identities: another seed).
+
+    Returns:
+        ``(source, target)``: the dataset directories ``out/source`` and ``out/target`` (resumed if they exist).
+    """
     prof = get_profile(profile)
     src = generate(out / "source", prof.scaled(count=source_frames), seed, model, None, workers=workers)
     tgt_prof = prof.scaled(count=target_frames)
@@ -37,7 +49,13 @@ def make_domains(out: Path, model: MorphableModel, source_frames: int, target_fr
 
 
 def icp_on_dataset(ds: SourceDataset, model: MorphableModel, n_points: int = 1000) -> tuple[dict[str, np.ndarray], float]:
-    """The ICP baseline on every frame of a labelled dataset: errors and seconds per frame."""
+    """The ICP baseline (:func:`depthface.evaluation.baselines.icp_pose` on the narrow face region) on every
+    frame of a labelled dataset.
+
+    Returns:
+        ``(errors, seconds_per_frame)``: :func:`~depthface.evaluation.pose.pose_errors` (arrays ``(N,)``) and
+        the mean time per frame.
+    """
     from depthface.facemodel.fit import prepare_fit_region
 
     pts = prepare_fit_region(model, "narrow", n_points)
@@ -60,7 +78,11 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
                stage2_source_weight: float = 0.0, visible_landmarks_only: bool = False,
                stage2_anchor_weight: float = 0.0) -> dict:
     """Table 5 on our domains: Model-1 (eq. 6 on source), Model-2 (eq. 7 on target only), Model-3 (both),
-    and rigid ICP, all tested on simulated-Kinect frames of unseen identities."""
+    and rigid ICP, all tested on simulated-Kinect frames of unseen identities.
+
+    Writes ``table.md``, ``results.json``, ``error_vs_angle.png`` and per-frame CSVs into ``out`` and prints
+    the table. Returns the summary per model (:func:`~depthface.evaluation.pose.summarize` + ``ms_per_frame``).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     src, tgt = make_domains(out / "data", model, source_frames, target_frames, seed, workers=workers)
@@ -105,7 +127,12 @@ def pose_table(out: str | Path, model: MorphableModel, source_frames: int = 4000
 
 def shape_baseline_on_dataset(ds: SourceDataset, model: MorphableModel, indices: list[int],
                               n_points: int = 1000) -> tuple[list[dict], float, list[np.ndarray]]:
-    """The 3DMM-fit baseline (ICP pose, then coefficients + pose) on chosen samples: errors, s/frame, meshes."""
+    """The 3DMM-fit baseline (ICP pose, then coefficients + pose) on the samples ``indices`` of ``ds``.
+
+    Returns:
+        ``(errors, seconds_per_frame, meshes)``: one :func:`~depthface.evaluation.shape.shape_errors` record
+        (with ``index``) per sample, the mean time per sample, and the fitted meshes ``(V, 3)`` (head frame, mm).
+    """
     from depthface.evaluation.baselines import fit_3dmm
     from depthface.evaluation.shape import shape_errors
     from depthface.facemodel.fit import prepare_fit_region
@@ -131,7 +158,11 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
                 baseline_frames: int = 30) -> dict:
     """DASHapeNet on our domains: source-only vs AR-GAN, the synthetic-amount ablation (Fig. 7), the lambda1
     sweep (Fig. 9), and the 3DMM-fit baseline; all tested on simulated-Kinect frames of unseen identities
-    of the FaceWarehouse-like profile (SynData1)."""
+    of the FaceWarehouse-like profile (SynData1).
+
+    Writes ``table.md``, ``results.json``, mesh renders and ``per_sample_eq8.png`` into ``out`` and prints
+    the table. Returns the summary per run (:func:`~depthface.evaluation.shape.summarize_shape` + settings).
+    """
     from depthface.evaluation.plots import save_mesh_sheet
     from depthface.evaluation.shape import evaluate_shape_dataset, face_vertices, summarize_shape
     from depthface.train.shape import ShapeTrainConfig, load_shape_net, train_shape
@@ -223,21 +254,27 @@ SENSOR_VARIANTS: dict[str, dict | None] = {
 }
 
 
-def _so3_exp(w: torch.Tensor) -> torch.Tensor:
-    """Axis-angle ``(B, 3)`` (rad) -> rotation matrices ``(B, 3, 3)``."""
-    z = torch.zeros_like(w[:, 0])
-    k = torch.stack((torch.stack((z, -w[:, 2], w[:, 1]), -1), torch.stack((w[:, 2], z, -w[:, 0]), -1),
-                     torch.stack((-w[:, 1], w[:, 0], z), -1)), 1)
-    return torch.linalg.matrix_exp(k)
-
-
 def fit_eq7_directly(R0: torch.Tensor, t0: torch.Tensor, reference: torch.Tensor, normals: torch.Tensor,
                      clouds: list[torch.Tensor], visible_only: bool, steps: int = 300, eps_mm: float = 30.0
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimise eq. 7 over each frame's pose itself (no network), from ``(R0 (B, 3, 3), t0 (B, 3))``.
 
-    Adam on an axis-angle correction and a translation correction per frame. What it converges to shows
-    the objective's own minimum near the truth (started there) and its basin (started from a network).
+    Adam on an axis-angle correction (``roma.rotvec_to_rotmat``) and a translation correction per frame.
+    What it converges to shows the objective's own minimum near the truth (started there) and its basin
+    (started from a network).
+
+    Args:
+        R0: ``(B, 3, 3)`` starting rotations (head to camera).
+        t0: ``(B, 3)`` starting head centres (mm).
+        reference: ``(L, 3)`` landmarks of the mean face in the head frame (mm).
+        normals: ``(L, 3)`` their outward unit normals (head frame).
+        clouds: ``B`` measured point clouds ``(M_b, 3)`` (mm, camera frame).
+        visible_only: eq. 7 on the landmarks facing the camera only.
+        steps: Adam steps.
+        eps_mm: the Chamfer truncation of eq. 7 (mm).
+
+    Returns:
+        ``(R (B, 3, 3), t (B, 3))`` float64.
     """
     from depthface.geometry.chamfer import landmark_chamfer
 
@@ -246,7 +283,7 @@ def fit_eq7_directly(R0: torch.Tensor, t0: torch.Tensor, reference: torch.Tensor
     opt = torch.optim.Adam([w, dt], lr=0.01)
     ref, nrm = reference.double(), normals.double()
     for _ in range(steps):
-        R = _so3_exp(w) @ R0.double()
+        R = roma.rotvec_to_rotmat(w) @ R0.double()
         t = t0.double() + 10.0 * dt  # 0.1 mm per unit of lr: translations in cm-ish steps
         lm = ref @ R.transpose(1, 2) + t[:, None]
         mask = ((nrm @ R.transpose(1, 2)) * lm).sum(-1).detach() < 0 if visible_only else None
@@ -255,7 +292,7 @@ def fit_eq7_directly(R0: torch.Tensor, t0: torch.Tensor, reference: torch.Tensor
         loss.sum().backward()
         opt.step()
     with torch.no_grad():
-        return _so3_exp(w) @ R0.double(), t0.double() + 10.0 * dt
+        return roma.rotvec_to_rotmat(w) @ R0.double(), t0.double() + 10.0 * dt
 
 
 def pose_diagnostics(run: str | Path, model: MorphableModel, frames: int = 300, seed: int = 5000,
