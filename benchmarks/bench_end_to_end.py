@@ -102,7 +102,7 @@ def stage_pass(rec, paths: list[Path], k, batch: int, outputs: Path | None) -> d
     """One pass over ``paths`` timing every stage separately (seconds, summed over frames)."""
     from depthface.data.localize import localize_head
     from depthface.data.preprocess import check_frame, crop_around
-    from depthface.evaluation.plots import save_overlay
+    from depthface.inference.pictures import save_overlay
     from depthface.geometry.rotations import matrix_to_euler, quaternion_to_matrix
     from depthface.inference.io import read_depth_file
 

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from depthface.evaluation.plots import depth_colormap  # noqa: E402
+from depthface.inference.pictures import depth_colormap  # noqa: E402
 from depthface.evaluation.report import dataset_contact_sheet  # noqa: E402
 from depthface.facemodel import load_face_model  # noqa: E402
 from depthface.synth.profiles import get_profile  # noqa: E402

@@ -107,7 +107,7 @@ def test_predict_batch_bad_frames(rec, frames):
 def test_png_writer_and_overlay(tmp_path):
     import imageio.v3 as iio
 
-    from depthface.evaluation.plots import overlay_image, save_overlay, write_png
+    from depthface.inference.pictures import overlay_image, save_overlay, write_png
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)

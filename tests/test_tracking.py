@@ -202,7 +202,7 @@ def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
 def test_gif_palette_writer(tmp_path):
     import imageio.v3 as iio
 
-    from depthface.evaluation.plots import GifWriter, colour_table, overlay_palette, to_palette
+    from depthface.inference.pictures import GifWriter, colour_table, overlay_palette, to_palette
 
     pal, lut = overlay_palette()
     assert pal.shape == (256, 3) and lut.shape == (32768,)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from depthface.data.biwi import BiwiDataset, write_biwi_depth_calibration, write_biwi_frame
-from depthface.evaluation.plots import save_mesh_sheet, save_overlay
+from depthface.evaluation.plots import save_mesh_sheet
+from depthface.inference.pictures import save_overlay
 from depthface.evaluation.pose import plot_pose_errors, pose_errors, predict_pose_dataset, summarize
 from depthface.evaluation.report import (POSE_GUIDE, SHAPE_GUIDE, MeanFaceNet, ci_rows, dataset_contact_sheet,
                                          frontal_pose_errors, html_table, plot_histograms, plot_loss_curves,

@@ -113,7 +113,7 @@ def _pose_row(fr: InputFrame, res) -> dict:
 
 def _write_frame(rec, d: Path, fr: InputFrame, depth: np.ndarray, k: Intrinsics, res, meshes: bool,
                  overlays: bool) -> None:
-    from depthface.evaluation.plots import save_overlay
+    from depthface.inference.pictures import save_overlay
 
     d.mkdir(parents=True, exist_ok=True)
     if meshes:

@@ -281,7 +281,7 @@ class TrackSummary:
 def _video_writer(path: Path, fps: float):
     import imageio.v2 as imageio
 
-    from depthface.evaluation.plots import GifWriter
+    from depthface.inference.pictures import GifWriter
 
     suffix = path.suffix.lower()
     if suffix == ".gif":
@@ -316,7 +316,7 @@ def track_sequence(reconstructor: Reconstructor, frames: Iterable[SequenceFrame]
     """
     import time
 
-    from depthface.evaluation.plots import overlay_image
+    from depthface.inference.pictures import overlay_image
 
     if video_every < 1:
         raise DepthfaceError(f"video_every must be at least 1, got {video_every}")
