@@ -19,7 +19,8 @@ from depthface.errors import DepthfaceError
 from depthface.facemodel import load_face_model
 from depthface.geometry.rotations import euler_to_quaternion, matrix_to_euler, quaternion_to_matrix
 from depthface.inference import Reconstructor
-from depthface.inference.evaluate import evaluate_real_pose, open_real_split, write_real_pose_csv
+from depthface.data.splits import open_real_split
+from depthface.evaluation.real_pose import evaluate_real_pose, write_real_pose_csv
 from depthface.models.config import NetConfig
 from depthface.models.networks import DAPoseNet
 from depthface.synth.profiles import get_profile

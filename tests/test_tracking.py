@@ -180,7 +180,7 @@ def test_camera_presets():
 
 def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
     from depthface.data.biwi import BiwiDataset, write_biwi_depth_calibration, write_biwi_frame
-    from depthface.inference.evaluate import evaluate_real_pose
+    from depthface.evaluation.real_pose import evaluate_real_pose
 
     model, q, scene, _, depths = static
     seq = tmp_path / "hpdb" / "01"

@@ -31,7 +31,7 @@ from depthface.data.localize import HeadNotFoundError
 from depthface.data.preprocess import preprocess
 from depthface.errors import InputError
 from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion
-from depthface.inference.evaluate import open_real_split
+from depthface.data.splits import open_real_split
 from depthface.synth.storage import (REAL_FORMAT, check_existing_manifest, stored_fields, write_chunk,
                                      write_manifest_once)
 
@@ -118,7 +118,7 @@ def import_real(kind: str, root: str | Path, out: str | Path, split: str, part: 
         kind: ``"biwi"`` or ``"ict3dhp"``.
         root: the dataset folder.
         out: the depthface dataset to write (an existing one must be the same import).
-        split, part: which frames (:func:`depthface.inference.evaluate.open_real_split`).
+        split, part: which frames (:func:`depthface.data.splits.open_real_split`).
         gt_crop: crop around the ground-truth head centre instead of the automatic localisation.
         stop_after: stop after writing this many chunks (tests of interruption).
 

@@ -160,7 +160,7 @@ def data_import(
 ) -> None:
     """Preprocess a real dataset's frames once (localise, crop) into a depthface dataset for train --target."""
     from depthface.cli.import_data import import_real
-    from depthface.inference.evaluate import REAL_SPLITS
+    from depthface.data.splits import REAL_SPLITS
 
     if (biwi is None) == (ict3dhp is None):
         raise DepthfaceError("give exactly one of --biwi, --ict3dhp")
@@ -299,7 +299,8 @@ def eval_pose_cmd(
         import numpy as np
 
         from depthface.inference import Reconstructor
-        from depthface.inference.evaluate import REAL_SPLITS, evaluate_real_pose, open_real_split, write_real_pose_csv
+        from depthface.data.splits import REAL_SPLITS, open_real_split
+        from depthface.evaluation.real_pose import evaluate_real_pose, write_real_pose_csv
 
         kind, root = ("biwi", biwi) if biwi is not None else ("ict3dhp", ict3dhp)
         split = split or REAL_SPLITS[kind][0]

@@ -12,21 +12,25 @@ together cover ``range(n)``; the random ones are deterministic for a given seed 
 * **ICT-3DHP** (:func:`ict3dhp_split`): every frame is test data.
 * **FaceWarehouse** (:func:`facewarehouse_split`): 30 random samples (fixed seed) for test.
 
-Use with a reader: ``biwi_group1_split(BiwiDataset(root).subjects)``.
+Use with a reader: ``biwi_group1_split(BiwiDataset(root).subjects)``; :func:`open_real_split` opens a Biwi or
+ICT-3DHP copy and picks one part of a split by name (what evaluation and ``data import`` use).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from depthface.data.biwi import BIWI_SEQUENCE_TO_SUBJECT
-from depthface.errors import InputError
+from depthface.data.biwi import BIWI_SEQUENCE_TO_SUBJECT, BiwiDataset
+from depthface.data.frames import FrameDataset
+from depthface.data.ict3dhp import ICT3DHPDataset
+from depthface.errors import DepthfaceError, InputError
 
 __all__ = [
     "Split", "BIWI_GROUP1_TEST_SUBJECTS", "DEFAULT_SEED", "biwi_group1_split", "biwi_group2_split",
-    "ict3dhp_split", "facewarehouse_split", "random_split", "subject_split",
+    "ict3dhp_split", "facewarehouse_split", "random_split", "subject_split", "REAL_SPLITS", "open_real_split",
 ]
 
 #: Biwi Group-1 test subjects: "subjects 11 and 12" = the people of sequences 11 and 12.
@@ -101,3 +105,43 @@ def ict3dhp_split(n: int) -> Split:
 def facewarehouse_split(n: int, n_test: int = 30, seed: int = DEFAULT_SEED) -> Split:
     """FaceWarehouse: ``n_test`` (30) samples drawn with a fixed seed for test, the rest for train."""
     return random_split(n, n_test, seed)
+
+
+#: the splits each real dataset offers for evaluation (the test part of the paper's protocol)
+REAL_SPLITS: dict[str, tuple[str, ...]] = {"biwi": ("group1", "group2", "all"), "ict3dhp": ("all",)}
+
+
+def open_real_split(kind: str, root: str | Path, split: str, part: str = "test") -> tuple[FrameDataset, np.ndarray]:
+    """Open a real dataset and pick the frames of one part of a split.
+
+    Args:
+        kind: ``"biwi"`` or ``"ict3dhp"``.
+        root: the dataset folder (Biwi: holding ``hpdb/``; ICT-3DHP: one folder per sequence).
+        split: Biwi ``group1`` (test = subjects 11 and 12), ``group2`` (a seeded random 30 % of the frames)
+            or ``all``; ICT-3DHP ``all`` (the whole set is test data).
+        part: ``"test"`` or ``"train"`` (for ``all``, both are every frame: self-supervised adaptation
+            on unlabelled test frames is transductive, say so beside such numbers).
+
+    Returns:
+        ``(frames, indices)``: the reader and the sorted indices of the frames.
+    """
+    if part not in ("train", "test"):
+        raise DepthfaceError(f"part must be train or test, got {part!r}")
+    if kind not in REAL_SPLITS:
+        raise DepthfaceError(f"unknown real dataset {kind!r}; use biwi or ict3dhp")
+    if split not in REAL_SPLITS[kind]:
+        raise DepthfaceError(f"--split {split!r} is not a {kind} split; use one of {', '.join(REAL_SPLITS[kind])}")
+    frames: FrameDataset = BiwiDataset(root) if kind == "biwi" else ICT3DHPDataset(root)
+    n = len(frames)
+    if split == "group1":
+        chosen = getattr(biwi_group1_split(frames.subjects), part)
+    elif split == "group2":
+        chosen = getattr(biwi_group2_split(n), part)
+    elif kind == "ict3dhp" and part == "test":
+        chosen = ict3dhp_split(n).test
+    else:
+        chosen = np.arange(n)
+    indices = np.sort(np.asarray(chosen, dtype=np.int64))
+    if len(indices) == 0:
+        raise InputError(f"the {split} split has no {part} frames here ({n} frames read)", root)
+    return frames, indices

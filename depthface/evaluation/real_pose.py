@@ -12,7 +12,8 @@ Every frame goes through :meth:`Reconstructor.predict` exactly as ``depthface pr
 
 Frames are independent, so results do not depend on any batch size. A frame whose head the localiser
 does not find, or whose file cannot be read, is counted and listed (status column of the per-frame CSV)
-and left out of the MAE; the summary says how many. Splits are the paper's (:mod:`depthface.data.splits`).
+and left out of the MAE; the summary says how many. Splits are the paper's
+(:func:`depthface.data.splits.open_real_split`).
 
 Translations: Biwi's and ICT-3DHP's head centres are their own tracker's points, not depthface's head
 centre (docs/conventions.md), so the translation error on real data includes a fixed per-subject offset.
@@ -28,55 +29,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from depthface.data.biwi import BiwiDataset
 from depthface.data.frames import FrameDataset
-from depthface.data.ict3dhp import ICT3DHPDataset
-from depthface.data.splits import biwi_group1_split, biwi_group2_split, ict3dhp_split
 from depthface.errors import DepthfaceError, InputError
 from depthface.evaluation.pose import pose_errors, summarize
 from depthface.inference.reconstructor import Reconstructor
 
-__all__ = ["REAL_SPLITS", "RealPoseEvaluation", "open_real_split", "evaluate_real_pose", "write_real_pose_csv"]
-
-#: the splits each real dataset offers for evaluation (the test part of the paper's protocol)
-REAL_SPLITS: dict[str, tuple[str, ...]] = {"biwi": ("group1", "group2", "all"), "ict3dhp": ("all",)}
-
-
-def open_real_split(kind: str, root: str | Path, split: str, part: str = "test") -> tuple[FrameDataset, np.ndarray]:
-    """Open a real dataset and pick the frames of one part of a split.
-
-    Args:
-        kind: ``"biwi"`` or ``"ict3dhp"``.
-        root: the dataset folder (Biwi: holding ``hpdb/``; ICT-3DHP: one folder per sequence).
-        split: Biwi ``group1`` (test = subjects 11 and 12), ``group2`` (a seeded random 30 % of the frames)
-            or ``all``; ICT-3DHP ``all`` (the whole set is test data).
-        part: ``"test"`` or ``"train"`` (for ``all``, both are every frame: self-supervised adaptation
-            on unlabelled test frames is transductive, say so beside such numbers).
-
-    Returns:
-        ``(frames, indices)``: the reader and the sorted indices of the frames.
-    """
-    if part not in ("train", "test"):
-        raise DepthfaceError(f"part must be train or test, got {part!r}")
-    if kind not in REAL_SPLITS:
-        raise DepthfaceError(f"unknown real dataset {kind!r}; use biwi or ict3dhp")
-    if split not in REAL_SPLITS[kind]:
-        raise DepthfaceError(f"--split {split!r} is not a {kind} split; use one of {', '.join(REAL_SPLITS[kind])}")
-    frames: FrameDataset = BiwiDataset(root) if kind == "biwi" else ICT3DHPDataset(root)
-    n = len(frames)
-    if split == "group1":
-        chosen = getattr(biwi_group1_split(frames.subjects), part)
-    elif split == "group2":
-        chosen = getattr(biwi_group2_split(n), part)
-    elif kind == "ict3dhp" and part == "test":
-        chosen = ict3dhp_split(n).test
-    else:
-        chosen = np.arange(n)
-    indices = np.sort(np.asarray(chosen, dtype=np.int64))
-    if len(indices) == 0:
-        raise InputError(f"the {split} split has no {part} frames here ({n} frames read)", root)
-    return frames, indices
-
+__all__ = ["RealPoseEvaluation", "evaluate_real_pose", "write_real_pose_csv"]
 
 @dataclass
 class RealPoseEvaluation:
