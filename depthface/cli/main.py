@@ -278,90 +278,27 @@ def eval_pose_cmd(
     face_model: Optional[Path] = typer.Option(None, help="face model the network was trained with"),
 ) -> None:
     """MAE of yaw, pitch, roll (and translation error) of a pose network on labelled frames."""
-    import json
-
-    from depthface.evaluation.pose import plot_pose_errors, pose_errors, predict_pose_dataset, summarize, write_pose_csv
+    from depthface.evaluation.pose import evaluate_pose_on_dataset, pose_checkpoint
+    from depthface.evaluation.real_pose import evaluate_pose_on_real_dataset
     from depthface.train.common import pick_device
-    from depthface.train.pose import load_pose_net
 
     chosen = [name for name, v in (("--data", data), ("--biwi", biwi), ("--ict3dhp", ict3dhp)) if v is not None]
     if len(chosen) != 1:
         raise DepthfaceError("give exactly one of --data, --biwi, --ict3dhp")
     dev = pick_device(device)
-    if ckpt is None:
-        from depthface.models.release import release_checkpoint
-
-        ckpt = release_checkpoint("pose")
-        run_dir = Path("runs") / "release"
-    else:
-        run_dir = Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
+    ckpt, run_dir = pose_checkpoint(ckpt)
     if data is None:
-        import numpy as np
-
-        from depthface.inference import Reconstructor
-        from depthface.data.splits import REAL_SPLITS, open_real_split
-        from depthface.evaluation.real_pose import evaluate_real_pose, write_real_pose_csv
-
         kind, root = ("biwi", biwi) if biwi is not None else ("ict3dhp", ict3dhp)
-        split = split or REAL_SPLITS[kind][0]
-        frames, indices = open_real_split(kind, root, split)
-        if limit is not None:
-            if limit < 1:
-                raise DepthfaceError(f"--limit must be at least 1, got {limit}")
-            indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
-        rec = Reconstructor.from_checkpoints(ckpt, None, face_model, dev, refine=refine)
-        ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop, first_frame=first_frame)
-        s = ev.summary()
-        out = out or run_dir / (f"eval_{kind}_{split}{'_gtcrop' if gt_crop else '_firstframe' if first_frame else ''}"
-                                f"{_refine_suffix(refine)}")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
-        write_real_pose_csv(out / "frames.csv", ev)
-        plot_pose_errors(out / "error_vs_angle.png", {"network": ev.errors()})
-        left_out = len(ev.status) - s["frames"]
-        typer.echo(f"crops: {ev.crop}; {s['frames']} of {len(ev.status)} frames of {kind} {split} evaluated"
-                   + (f" ({ev.counts['no head']} without a head found, {ev.counts['unreadable']} unreadable: "
-                      f"see frames.csv)" if left_out else ""))
-        typer.echo(f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
-                   f"translation {s['translation_mm']:.1f} mm (to the dataset's own head centre); "
-                   f"{1000 * s['seconds_per_frame']:.1f} ms/frame; wrote {out}")
-        return
-    from depthface.synth.datasets import SourceDataset
-
-    split = split or "test"
-    if gt_crop or first_frame or limit is not None:
-        raise DepthfaceError("--gt-crop, --first-frame and --limit apply to --biwi/--ict3dhp; a depthface dataset "
-                             "has stored crops")
-    net, _ = load_pose_net(ckpt, dev)
-    ds = SourceDataset(data, None if split == "all" else split)
-    pred = predict_pose_dataset(net, ds, batch_size, workers, dev)
-    if refine != "none":
-        import numpy as np
-
-        from depthface.evaluation.refine import refine_dataset_predictions
-        from depthface.facemodel import load_face_model
-
-        pred["R_pred"], pred["t_pred"], _, fit_s = refine_dataset_predictions(
-            ds, np.arange(len(ds)), pred["R_pred"], pred["t_pred"], load_face_model(face_model), refine)
-    e = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
-    s = summarize(e)
-    s["refine"] = refine
-    s["network_ms_per_frame"] = 1e3 * float(pred["seconds_per_frame"])
-    if refine != "none":
-        s["refine_ms_per_frame"] = 1e3 * fit_s
-    out = out or run_dir / f"eval_{Path(data).name}_{split}{_refine_suffix(refine)}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(s, indent=1) + "\n")
-    write_pose_csv(out / "frames.csv", pred["index"], e)
-    plot_pose_errors(out / "error_vs_angle.png", {"network": e})
-    typer.echo(f"crops: the dataset's stored crop centres (ground truth + jitter); {s['frames']} frames"
-               + (f"; refinement {refine}: {s['refine_ms_per_frame']:.1f} ms/frame" if refine != "none" else ""))
-    typer.echo(f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
-               f"translation {s['translation_mm']:.1f} mm; wrote {out}")
-
-
-def _refine_suffix(refine: str) -> str:
-    return "" if refine == "none" else "_refine_" + refine.replace("+", "_")
+        report = evaluate_pose_on_real_dataset(ckpt, kind, root, split, gt_crop, first_frame, limit, out, run_dir,
+                                               refine, dev, face_model)
+    else:
+        if gt_crop or first_frame or limit is not None:
+            raise DepthfaceError("--gt-crop, --first-frame and --limit apply to --biwi/--ict3dhp; a depthface "
+                                 "dataset has stored crops")
+        report = evaluate_pose_on_dataset(ckpt, data, split or "test", out, run_dir, refine, batch_size, workers, dev,
+                                          face_model)
+    for line in report.lines:
+        typer.echo(line)
 
 
 @eval_app.command("shape")
@@ -390,56 +327,20 @@ def eval_shape_cmd(
 ) -> None:
     """Shape error (per-vertex RMS and eq. 8 in the narrow face after nine-landmark alignment) of DASHapeNet,
     the network refined by the model fit, or the 3DMM fit alone."""
-    from depthface.evaluation.shape_eval import evaluate_shape, write_shape_report
-    from depthface.facemodel import load_face_model
+    from depthface.evaluation.facewarehouse_eval import evaluate_shape_on_facewarehouse
+    from depthface.evaluation.shape_eval import evaluate_shape_on_dataset
     from depthface.train.common import pick_device
-    from depthface.train.pose import load_pose_net
-    from depthface.train.shape import load_shape_net
 
     if (data is None) == (facewarehouse is None):
         raise DepthfaceError("give exactly one of --data, --facewarehouse")
     dev = pick_device(device)
-    model = load_face_model(face_model)
-    base = Path(ckpt if ckpt is None or Path(ckpt).is_dir() else Path(ckpt).parent) if ckpt is not None else None
     if facewarehouse is not None:
-        from depthface.evaluation.facewarehouse_eval import evaluate_facewarehouse
-        from depthface.inference import Reconstructor
-        from depthface.synth.sensor import SensorProfile
-
-        if ckpt is None or pose is None:
-            raise DepthfaceError("--facewarehouse runs the product path: give --ckpt (shape) and --pose")
-        rec = Reconstructor.from_checkpoints(pose, ckpt, face_model, dev, refine=refine)
-
-        def predict_face(depth, k, centre):
-            res = rec.predict(depth, k, centre=centre)
-            return res.vertices_head if res.rotation is not None else None
-
-        split = split or "test"
-        ev = evaluate_facewarehouse(facewarehouse, model, predict_face, fw_landmarks, split, limit, mm_per_unit,
-                                    similarity, SensorProfile.preset(sensor) if sensor else None)
-        out = out or base / f"eval_shape_facewarehouse_{split}{_refine_suffix(refine)}"
-        s = write_shape_report(out, ev, model, extra={"protocol": "FaceWarehouse", "refine": refine,
-                                                      "alignment": "similarity" if similarity else "rigid",
-                                                      "frames_without_face": ev.seconds_per_frame["no face"]})
-        typer.echo(f"{len(ev.index)} FaceWarehouse samples: eq. 8 {s['eq8_mean_mm2']:.3f} mm² (var {s['eq8_var']:.4f}), "
-                   f"mean distance {s['mean_distance_mm']:.2f} mm; mean face {s['methods']['mean face']['eq8_mean_mm2']:.3f} "
-                   f"mm²; wrote {out}")
-        return
-    from depthface.synth.datasets import SourceDataset
-
-    split = split or "test"
-    ds = SourceDataset(data, None if split == "all" else split)
-    net = load_shape_net(ckpt, dev)[0] if ckpt is not None else None
-    pose_net = load_pose_net(pose, dev)[0] if pose is not None else None
-    ev = evaluate_shape(ds, model, net, pose_net, refine if net is not None else "none", limit, dev)
-    out = out or (base or Path("runs")) / f"eval_shape_{Path(data).name}_{split}{_refine_suffix(refine)}"
-    s = write_shape_report(out, ev, model, extra={"refine": refine, "data": str(data), "split": split})
-    lines = [f"{name}: RMS {m['rms_mm']:.2f} mm, eq. 8 {m['eq8_mean_mm2']:.3f} mm², {m['ms_per_frame']:.1f} ms/frame"
-             for name, m in s["methods"].items()]
-    typer.echo(f"{len(ev.index)} samples of {data} ({split}); narrow face after nine-landmark alignment")
-    for line in lines:
-        typer.echo("  " + line)
-    typer.echo(f"wrote {out}")
+        report = evaluate_shape_on_facewarehouse(ckpt, pose, facewarehouse, split or "test", limit, refine, out,
+                                                 fw_landmarks, mm_per_unit, similarity, sensor, dev, face_model)
+    else:
+        report = evaluate_shape_on_dataset(ckpt, data, pose, split or "test", limit, refine, out, dev, face_model)
+    for line in report.lines:
+        typer.echo(line)
 
 
 experiment_app = typer.Typer(no_args_is_help=True, help="Reproduce the paper's tables on our domains.")

@@ -37,9 +37,11 @@ from tqdm import tqdm
 
 from depthface.data.facewarehouse import FaceWarehouseDataset
 from depthface.data.splits import facewarehouse_split
-from depthface.errors import InputError
+from depthface.errors import DepthfaceError, InputError
 from depthface.evaluation.shape import FLYING_EPS_MM
-from depthface.evaluation.shape_eval import ShapeEvaluation
+from depthface.evaluation.refine import refine_suffix
+from depthface.evaluation.report import EvalReport
+from depthface.evaluation.shape_eval import ShapeEvaluation, shape_run_dir, write_shape_report
 from depthface.facemodel import MorphableModel
 from depthface.geometry.alignment import umeyama
 from depthface.geometry.camera import Intrinsics
@@ -47,7 +49,7 @@ from depthface.geometry.chamfer import fitting_error
 from depthface.geometry.conventions import HEAD_CENTRE_BEHIND_EYES_MM
 
 __all__ = ["read_landmarks9", "gt_face_region", "render_facewarehouse_frame", "facewarehouse_errors",
-           "evaluate_facewarehouse"]
+           "evaluate_facewarehouse", "evaluate_shape_on_facewarehouse"]
 
 #: Predicts the face of one frame: ``(depth (H, W) mm, intrinsics, crop centre (3,) or None) -> (V, 3)``
 #: head-frame vertices, or ``None`` when no face is found (e.g. ``Reconstructor.predict``'s ``vertices_head``).
@@ -197,3 +199,51 @@ def evaluate_facewarehouse(root: str | Path, model: MorphableModel, predict: Pre
         ev.seconds_per_frame[name] /= max(len(chosen), 1)
     ev.seconds_per_frame["no face"] = float(missing)
     return ev
+
+
+def evaluate_shape_on_facewarehouse(ckpt: str | Path, pose: str | Path, root: str | Path, split: str = "test",
+                                    limit: int | None = None, refine: str = "none", out: str | Path | None = None,
+                                    landmarks: str | Path | None = None, mm_per_unit: float | None = None,
+                                    similarity: bool = False, sensor: str | None = None, device: str = "cpu",
+                                    face_model: str | Path | None = None) -> EvalReport:
+    """The product path (:class:`~depthface.inference.Reconstructor`) under the FaceWarehouse protocol
+    (``depthface eval shape --facewarehouse``): :func:`evaluate_facewarehouse`, then the shape report.
+
+    Args:
+        ckpt: shape run directory or checkpoint; pose: the pose run (both required).
+        root, split, limit, landmarks, mm_per_unit, similarity: as :func:`evaluate_facewarehouse`.
+        refine: the reconstructor's test-time refinement.
+        out: the folder to write (default ``<shape run>/eval_shape_facewarehouse_<split>[_refine_...]``).
+        sensor: a sensor preset (:meth:`depthface.synth.sensor.SimulationProfile.preset`) to render copies
+            without depth files through (default clean).
+        device: a torch device.
+        face_model: the face model the networks were trained with.
+
+    Returns:
+        The :class:`~depthface.evaluation.report.EvalReport` of
+        :func:`~depthface.evaluation.shape_eval.write_shape_report`.
+    """
+    from depthface.facemodel import load_face_model
+    from depthface.inference import Reconstructor
+    from depthface.synth.sensor import SensorProfile
+
+    model = load_face_model(face_model)
+    if ckpt is None or pose is None:
+        raise DepthfaceError("--facewarehouse runs the product path: give --ckpt (shape) and --pose")
+    rec = Reconstructor.from_checkpoints(pose, ckpt, face_model, device, refine=refine)
+
+    def predict_face(depth: np.ndarray, k: Intrinsics, centre: np.ndarray | None) -> np.ndarray | None:
+        res = rec.predict(depth, k, centre=centre)
+        return res.vertices_head if res.rotation is not None else None
+
+    ev = evaluate_facewarehouse(root, model, predict_face, landmarks, split, limit, mm_per_unit, similarity,
+                                SensorProfile.preset(sensor) if sensor else None)
+    out = Path(out) if out is not None else (
+        shape_run_dir(ckpt) / f"eval_shape_facewarehouse_{split}{refine_suffix(refine)}")
+    s = write_shape_report(out, ev, model, extra={"protocol": "FaceWarehouse", "refine": refine,
+                                                  "alignment": "similarity" if similarity else "rigid",
+                                                  "frames_without_face": ev.seconds_per_frame["no face"]})
+    lines = [f"{len(ev.index)} FaceWarehouse samples: eq. 8 {s['eq8_mean_mm2']:.3f} mm² (var {s['eq8_var']:.4f}), "
+             f"mean distance {s['mean_distance_mm']:.2f} mm; mean face "
+             f"{s['methods']['mean face']['eq8_mean_mm2']:.3f} mm²; wrote {out}"]
+    return EvalReport(s, out, lines)

@@ -2,11 +2,15 @@
 
 Networks run in eval mode (batch norm uses its running statistics), so every frame's prediction is
 independent of the batch it is in: results do not depend on batch size or loader workers.
+:func:`evaluate_pose_on_dataset` is ``depthface eval pose --data``: a pose network on the stored crops of a
+labelled depthface dataset, written as ``metrics.json``, ``frames.csv`` and ``error_vs_angle.png``
+(real datasets: :mod:`depthface.evaluation.real_pose`).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -18,7 +22,11 @@ from tqdm import tqdm
 from depthface.geometry.rotations import geodesic_angle_deg, matrix_to_euler, quaternion_to_matrix
 from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset
+from depthface.evaluation.report import EvalReport
 from depthface.models.normalize import network_input
+
+__all__ = ["angle_diff", "pose_errors", "summarize", "predict_pose_dataset", "write_pose_csv", "plot_pose_errors",
+           "pose_checkpoint", "write_pose_report", "evaluate_pose_on_dataset"]
 
 
 def angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -111,3 +119,76 @@ def plot_pose_errors(path: str | Path, errors_by_model: dict[str, dict[str, np.n
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def pose_checkpoint(ckpt: str | Path | None) -> tuple[Path, Path]:
+    """The pose checkpoint to evaluate and the run folder its evaluations go into by default.
+
+    Returns:
+        ``(checkpoint, run_dir)``: ``ckpt`` and its run directory (``ckpt`` itself when it is a folder), or
+        for ``None`` the release model (:func:`depthface.models.release.release_checkpoint`) and ``runs/release``.
+    """
+    if ckpt is None:
+        from depthface.models.release import release_checkpoint
+
+        return Path(release_checkpoint("pose")), Path("runs") / "release"
+    return Path(ckpt), Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
+
+
+def write_pose_report(out: str | Path, summary: dict, errors: dict[str, np.ndarray]) -> Path:
+    """Write ``metrics.json`` (``summary``) and ``error_vs_angle.png`` (:func:`plot_pose_errors` of ``errors``)
+    into ``out`` (created); the per-frame CSV is the caller's (its columns depend on the data)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plot_pose_errors(out / "error_vs_angle.png", {"network": errors})
+    return out
+
+
+def evaluate_pose_on_dataset(ckpt: str | Path, data: str | Path, split: str = "test", out: str | Path | None = None,
+                             run_dir: str | Path = "runs", refine: str = "none", batch_size: int = 64,
+                             workers: int = 0, device: str = "cpu", face_model: str | Path | None = None
+                             ) -> EvalReport:
+    """A pose network on the stored crops of a labelled depthface dataset (``depthface eval pose --data``).
+
+    Args:
+        ckpt: pose run directory or checkpoint file.
+        data: the dataset directory (labels: ``quaternion``, ``translation``).
+        split: ``train``, ``val``, ``test`` or ``all``.
+        out: the folder to write (default ``run_dir/eval_<dataset>_<split>[_refine_...]``).
+        run_dir: the run folder of ``ckpt`` (:func:`pose_checkpoint`).
+        refine: ``"none"``, ``"pose"`` or ``"pose+shape"``: the network's poses refined by the model fit
+            (:func:`depthface.evaluation.refine.refine_dataset_predictions`).
+        batch_size, workers: the data loader's.
+        device: a torch device.
+        face_model: the face model of the refinement.
+
+    Returns:
+        The :class:`~depthface.evaluation.report.EvalReport`; writes ``metrics.json``, ``frames.csv`` and
+        ``error_vs_angle.png``.
+    """
+    from depthface.evaluation.refine import refine_dataset_predictions, refine_suffix
+    from depthface.train.pose import load_pose_net
+
+    net, _ = load_pose_net(ckpt, device)
+    ds = SourceDataset(data, None if split == "all" else split)
+    pred = predict_pose_dataset(net, ds, batch_size, workers, device)
+    if refine != "none":
+        from depthface.facemodel import load_face_model
+
+        pred["R_pred"], pred["t_pred"], _, fit_s = refine_dataset_predictions(
+            ds, np.arange(len(ds)), pred["R_pred"], pred["t_pred"], load_face_model(face_model), refine)
+    e = pose_errors(pred["R_pred"], pred["t_pred"], pred["R_true"], pred["t_true"])
+    s = summarize(e)
+    s["refine"] = refine
+    s["network_ms_per_frame"] = 1e3 * float(pred["seconds_per_frame"])
+    if refine != "none":
+        s["refine_ms_per_frame"] = 1e3 * fit_s
+    out = Path(out) if out is not None else Path(run_dir) / f"eval_{Path(data).name}_{split}{refine_suffix(refine)}"
+    write_pose_report(out, s, e)
+    write_pose_csv(out / "frames.csv", pred["index"], e)
+    lines = [f"crops: the dataset's stored crop centres (ground truth + jitter); {s['frames']} frames"
+             + (f"; refinement {refine}: {s['refine_ms_per_frame']:.1f} ms/frame" if refine != "none" else ""),
+             f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
+             f"translation {s['translation_mm']:.1f} mm; wrote {out}"]
+    return EvalReport(s, out, lines)

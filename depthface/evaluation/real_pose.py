@@ -15,6 +15,9 @@ does not find, or whose file cannot be read, is counted and listed (status colum
 and left out of the MAE; the summary says how many. Splits are the paper's
 (:func:`depthface.data.splits.open_real_split`).
 
+:func:`evaluate_pose_on_real_dataset` is ``depthface eval pose --biwi/--ict3dhp``: it picks the frames, runs
+:func:`evaluate_real_pose` and writes ``metrics.json``, ``frames.csv`` and ``error_vs_angle.png``.
+
 Translations: Biwi's and ICT-3DHP's head centres are their own tracker's points, not depthface's head
 centre (docs/conventions.md), so the translation error on real data includes a fixed per-subject offset.
 """
@@ -30,11 +33,14 @@ import numpy as np
 from tqdm import tqdm
 
 from depthface.data.frames import FrameDataset
+from depthface.data.splits import REAL_SPLITS, open_real_split
 from depthface.errors import DepthfaceError, InputError
-from depthface.evaluation.pose import pose_errors, summarize
+from depthface.evaluation.pose import pose_errors, summarize, write_pose_report
+from depthface.evaluation.report import EvalReport
+from depthface.evaluation.refine import refine_suffix
 from depthface.inference.reconstructor import Reconstructor
 
-__all__ = ["RealPoseEvaluation", "evaluate_real_pose", "write_real_pose_csv"]
+__all__ = ["RealPoseEvaluation", "evaluate_real_pose", "write_real_pose_csv", "evaluate_pose_on_real_dataset"]
 
 @dataclass
 class RealPoseEvaluation:
@@ -154,3 +160,51 @@ def write_real_pose_csv(path: str | Path, ev: RealPoseEvaluation) -> Path:
             vals = [f"{float(errs[c][rows_of_scored[j]]):.4f}" for c in cols] if m[j] else [""] * len(cols)
             w.writerow([subject, sequence, frame, ev.status[j], f"{ev.confidence[j]:.3f}", *vals])
     return Path(path)
+
+
+def evaluate_pose_on_real_dataset(ckpt: str | Path, kind: str, root: str | Path, split: str | None = None,
+                                  gt_crop: bool = False, first_frame: bool = False, limit: int | None = None,
+                                  out: str | Path | None = None, run_dir: str | Path = "runs", refine: str = "none",
+                                  device: str = "cpu", face_model: str | Path | None = None,
+                                  progress: bool = True) -> EvalReport:
+    """A pose network on a copy of Biwi or ICT-3DHP through the product's path (``depthface eval pose --biwi``).
+
+    Args:
+        ckpt: pose run directory or checkpoint file.
+        kind: ``"biwi"`` or ``"ict3dhp"``.
+        root: the dataset folder.
+        split: a split of :data:`depthface.data.splits.REAL_SPLITS` (default the first: Biwi ``group1``).
+        gt_crop, first_frame: the crop protocol (see the module docstring).
+        limit: evaluate this many frames spread evenly over the split (default all).
+        out: the folder to write (default ``run_dir/eval_<kind>_<split>[_gtcrop|_firstframe][_refine_...]``).
+        run_dir: the run folder of ``ckpt`` (:func:`depthface.evaluation.pose.pose_checkpoint`).
+        refine: the :class:`Reconstructor`'s test-time refinement (``"none"``, ``"pose"``, ``"pose+shape"``).
+        device: a torch device.
+        face_model: the face model of the refinement.
+
+    Returns:
+        The :class:`~depthface.evaluation.report.EvalReport`; writes ``metrics.json``, ``frames.csv`` (every
+        frame with its status) and ``error_vs_angle.png``.
+    """
+    if split is None and kind in REAL_SPLITS:
+        split = REAL_SPLITS[kind][0]
+    frames, indices = open_real_split(kind, root, split)
+    if limit is not None:
+        if limit < 1:
+            raise DepthfaceError(f"--limit must be at least 1, got {limit}")
+        indices = indices[np.unique(np.linspace(0, len(indices) - 1, min(limit, len(indices))).astype(int))]
+    rec = Reconstructor.from_checkpoints(ckpt, None, face_model, device, refine=refine)
+    ev = evaluate_real_pose(rec, frames, indices, gt_crop=gt_crop, first_frame=first_frame, progress=progress)
+    s = ev.summary()
+    out = Path(out) if out is not None else Path(run_dir) / (
+        f"eval_{kind}_{split}{'_gtcrop' if gt_crop else '_firstframe' if first_frame else ''}{refine_suffix(refine)}")
+    write_pose_report(out, s, ev.errors())
+    write_real_pose_csv(out / "frames.csv", ev)
+    left_out = len(ev.status) - s["frames"]
+    lines = [f"crops: {ev.crop}; {s['frames']} of {len(ev.status)} frames of {kind} {split} evaluated"
+             + (f" ({ev.counts['no head']} without a head found, {ev.counts['unreadable']} unreadable: "
+                f"see frames.csv)" if left_out else ""),
+             f"MAE {s['mae']:.2f} deg (yaw {s['yaw']:.2f}, pitch {s['pitch']:.2f}, roll {s['roll']:.2f}); "
+             f"translation {s['translation_mm']:.1f} mm (to the dataset's own head centre); "
+             f"{1000 * s['seconds_per_frame']:.1f} ms/frame; wrote {out}"]
+    return EvalReport(s, out, lines)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from depthface.facemodel import MorphableModel
 from depthface.facemodel.fit import FitRegion, position_cloud, prepare_fit_region, refine_prediction
 
-__all__ = ["refine_dataset_predictions"]
+__all__ = ["refine_dataset_predictions", "refine_suffix"]
 
 
 def refine_dataset_predictions(ds, indices: np.ndarray, R: np.ndarray, t: np.ndarray, model: MorphableModel,
@@ -52,3 +52,9 @@ def refine_dataset_predictions(ds, indices: np.ndarray, R: np.ndarray, t: np.nda
         if v_out is not None:
             v_out[k] = fit.vertices if fit.n_pairs >= 50 else v0
     return R_out, t_out, v_out, secs / max(len(indices), 1)
+
+
+def refine_suffix(refine: str) -> str:
+    """The suffix an evaluation's default output folder takes for a refinement: ``""`` for ``"none"``,
+    ``"_refine_pose_shape"`` for ``"pose+shape"``."""
+    return "" if refine == "none" else "_refine_" + refine.replace("+", "_")

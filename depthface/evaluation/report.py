@@ -1,14 +1,31 @@
-"""Dataset pictures and the demo's HTML report: tables with bootstrap confidence intervals, a guide to
-reading the numbers (units, definitions, what is good), the mean-face reference."""
+"""Reports: what an evaluation run wrote (:class:`EvalReport`), dataset pictures, and the demo's HTML report:
+tables with bootstrap confidence intervals, a guide to reading the numbers (units, definitions, what is
+good), the mean-face reference."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from depthface.evaluation.plots import save_contact_sheet
 from depthface.synth.storage import ChunkedArrays
+
+
+@dataclass
+class EvalReport:
+    """What an evaluation run (``depthface eval pose``, ``eval shape``) wrote.
+
+    Attributes:
+        summary: the metrics and the run's settings, as written to ``metrics.json``.
+        out: the folder written.
+        lines: what the run says about itself (crops, frames, errors, the folder), one line each.
+    """
+
+    summary: dict
+    out: Path
+    lines: list[str]
 
 
 def dataset_contact_sheet(root: str | Path, out: str | Path, n: int = 16, split: str | None = None, seed: int = 0,

@@ -11,6 +11,9 @@ then per-vertex RMS and eq. 8 inside the narrow face). Methods:
   of the network's face from the crop centre;
 * ``"3DMM fit"``: without a network, the fit alone from the mean face (rigid ICP from the crop centre,
   then pose + identity + expression): the classical baseline.
+
+:func:`evaluate_shape_on_dataset` is ``depthface eval shape --data``: it loads the networks, scores the
+methods and writes the report (FaceWarehouse: :mod:`depthface.evaluation.facewarehouse_eval`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ import torch
 from tqdm import tqdm
 
 from depthface.errors import InputError
+from depthface.evaluation.refine import refine_suffix
+from depthface.evaluation.report import EvalReport
 from depthface.evaluation.shape import face_vertices, shape_errors, summarize_shape
 from depthface.facemodel import MorphableModel
 from depthface.facemodel.fit import fit_frame, position_cloud, prepare_fit_region, refine_prediction
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.normalize import network_input
 
-__all__ = ["ShapeEvaluation", "evaluate_shape", "write_shape_report", "plot_per_sample_errors", "pick_samples"]
+__all__ = ["ShapeEvaluation", "evaluate_shape", "write_shape_report", "plot_per_sample_errors", "pick_samples",
+           "shape_run_dir", "evaluate_shape_on_dataset"]
 
 #: the Fig. 5-style curve shows this many samples (the paper's 30 FaceWarehouse samples)
 CURVE_SAMPLES = 30
@@ -199,3 +205,52 @@ def write_shape_report(out: str | Path, ev: ShapeEvaluation, model: MorphableMod
         save_mesh_sheet(out / f"meshes_{label}.png", [ev.meshes[n][k].astype(np.float64) for n in shown], tri,
                         titles, fills)
     return summary
+
+
+def shape_run_dir(ckpt: str | Path | None) -> Path | None:
+    """The run folder a shape checkpoint's evaluations go into by default: ``ckpt`` when it is a folder, else
+    its parent; ``None`` without a checkpoint."""
+    if ckpt is None:
+        return None
+    return Path(ckpt if Path(ckpt).is_dir() else Path(ckpt).parent)
+
+
+def evaluate_shape_on_dataset(ckpt: str | Path | None, data: str | Path, pose: str | Path | None = None,
+                              split: str = "test", limit: int | None = None, refine: str = "none",
+                              out: str | Path | None = None, device: str = "cpu",
+                              face_model: str | Path | None = None) -> EvalReport:
+    """Shape methods on a labelled depthface dataset (``depthface eval shape --data``; see the module docstring).
+
+    Args:
+        ckpt: shape run directory or checkpoint, or ``None`` for the 3DMM fit alone.
+        data: the dataset directory (labels ``identity``, ``expression``).
+        pose: a pose run whose prediction starts the refinement (default: a rigid ICP from the crop centre).
+        split: ``train``, ``val``, ``test`` or ``all``.
+        limit: score this many samples spread over the split.
+        refine: ``"none"`` or ``"pose+shape"`` (with a network: also the network refined by the model fit).
+        out: the folder to write (default ``<run>/eval_shape_<dataset>_<split>[_refine_...]``, ``runs/``
+            without a checkpoint).
+        device: a torch device.
+        face_model: the face model the network was trained with.
+
+    Returns:
+        The :class:`~depthface.evaluation.report.EvalReport` of :func:`write_shape_report`.
+    """
+    from depthface.facemodel import load_face_model
+    from depthface.synth.datasets import SourceDataset
+    from depthface.train.pose import load_pose_net
+    from depthface.train.shape import load_shape_net
+
+    model = load_face_model(face_model)
+    ds = SourceDataset(data, None if split == "all" else split)
+    net = load_shape_net(ckpt, device)[0] if ckpt is not None else None
+    pose_net = load_pose_net(pose, device)[0] if pose is not None else None
+    ev = evaluate_shape(ds, model, net, pose_net, refine if net is not None else "none", limit, device)
+    out = Path(out) if out is not None else (
+        (shape_run_dir(ckpt) or Path("runs")) / f"eval_shape_{Path(data).name}_{split}{refine_suffix(refine)}")
+    s = write_shape_report(out, ev, model, extra={"refine": refine, "data": str(data), "split": split})
+    lines = [f"{len(ev.index)} samples of {data} ({split}); narrow face after nine-landmark alignment",
+             *(f"  {name}: RMS {m['rms_mm']:.2f} mm, eq. 8 {m['eq8_mean_mm2']:.3f} mm², {m['ms_per_frame']:.1f} "
+               f"ms/frame" for name, m in s["methods"].items()),
+             f"wrote {out}"]
+    return EvalReport(s, out, lines)
