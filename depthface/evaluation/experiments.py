@@ -165,6 +165,7 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
     """
     from depthface.evaluation.plots import save_mesh_sheet
     from depthface.evaluation.shape import evaluate_shape_dataset, face_vertices, summarize_shape
+    from depthface.evaluation.shape_eval import plot_per_sample_errors
     from depthface.train.shape import ShapeTrainConfig, load_shape_net, train_shape
 
     out = Path(out)
@@ -209,7 +210,7 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
     for k in range(min(3, len(sample30))):
         names = ["ground truth", *meshes]
         save_mesh_sheet(out / f"meshes_sample{k}.png", [true[k], *(meshes[n][k] for n in meshes)], tri, names, fills)
-    _plot_per_sample(out / "per_sample_eq8.png", per_sample)
+    plot_per_sample_errors(out / "per_sample_eq8.png", per_sample)
     meta = {"target_frames": target_frames, "target_train": n_target_train, "source_train": n_source_train,
             "test_frames": len(test), "epochs": epochs, "preset": preset, "seed": seed, "eps_mm": 10.0}
     write_json(out / "results.json", {"config": meta, "results": results, "per_sample_eq8": per_sample})
@@ -222,24 +223,6 @@ def shape_table(out: str | Path, model: MorphableModel, target_frames: int = 150
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return results
-
-
-def _plot_per_sample(path: Path, per_sample: dict[str, list[float]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for name, vals in per_sample.items():
-        ax.plot(range(1, len(vals) + 1), vals, marker="o", ms=3, label=name)
-    ax.set_xlabel("test sample")
-    ax.set_ylabel("eq. 8 fitting error (mm²)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 #: the target-domain variants of :func:`pose_diagnostics`: which parts of the Kinect simulation are on
