@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from depthface.cli.export_data import export_synthetic
+from depthface.synth.export import export_synthetic
 from depthface.cli.main import app
 from depthface.data.biwi import BiwiDataset, write_biwi_frame
 from depthface.errors import DepthfaceError
@@ -126,7 +126,7 @@ def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path):
 
 def test_import_gt_crop_matches_the_reader_and_the_direct_evaluation(layouts, model, tmp_path):
     """`data import --gt-crop`: crops, labels and a constant network's errors equal the per-frame path's."""
-    from depthface.cli.import_data import import_real
+    from depthface.synth.real_import import import_real
     from depthface.data.preprocess import preprocess
     from depthface.evaluation.pose import pose_errors, predict_pose_dataset
     from depthface.synth.datasets import SourceDataset, TargetDataset
@@ -156,7 +156,7 @@ def test_import_gt_crop_matches_the_reader_and_the_direct_evaluation(layouts, mo
 def test_import_resumes_and_skips_frames_without_a_crop(layouts, model, tmp_path):
     import shutil
 
-    from depthface.cli.import_data import import_real
+    from depthface.synth.real_import import import_real
     from depthface.errors import InputError
     from depthface.synth.datasets import TargetDataset
     from depthface.train.pose import PoseTrainConfig, train_pose

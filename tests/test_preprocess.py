@@ -1,5 +1,5 @@
 """The shared preprocessing path (depthface.data.preprocess) and the data path around it: export of synthetic
-datasets in the Biwi / ICT-3DHP layouts read back bit for bit (depthface.data.export, depthface.cli.export_data)
+datasets in the Biwi / ICT-3DHP layouts read back bit for bit (depthface.data.export, depthface.synth.export)
 and ``depthface data inspect`` (depthface.data.inspect)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from depthface.cli.export_data import export_synthetic, select_indices
+from depthface.synth.export import export_synthetic, select_indices
 from depthface.cli.main import app
 from depthface.data.biwi import BiwiDataset
 from depthface.data.export import MANIFEST_NAME, ExportFrame, biwi_sequence_for, export_frames

@@ -140,7 +140,7 @@ def data_export(
     face_model: Optional[Path] = typer.Option(None, help="face model the dataset was made with"),
 ) -> None:
     """Re-render samples of a synthetic dataset as full frames in the Biwi or ICT-3DHP layout."""
-    from depthface.cli.export_data import export_synthetic
+    from depthface.synth.export import export_synthetic
 
     summary = export_synthetic(src, fmt, out, n=n, split=split, sensor_window=sensor_window,
                                face_model=face_model)
@@ -159,7 +159,7 @@ def data_import(
     chunk_size: int = typer.Option(256, help="frames per chunk"),
 ) -> None:
     """Preprocess a real dataset's frames once (localise, crop) into a depthface dataset for train --target."""
-    from depthface.cli.import_data import import_real
+    from depthface.synth.real_import import import_real
     from depthface.data.splits import REAL_SPLITS
 
     if (biwi is None) == (ict3dhp is None):

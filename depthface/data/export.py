@@ -4,7 +4,7 @@ This is the pure writing half of ``depthface data export``: it takes :class:`Exp
 depth frames and head poses, from anywhere) and lays them out exactly as the real datasets are, so the
 readers of :mod:`depthface.data` (and any code written for the real datasets) read them back: depth bit
 for bit, poses to float64 round-off. Rendering the frames of a synthetic dataset is done by the caller
-(:mod:`depthface.cli.export_data`), since this package does not import :mod:`depthface.synth`.
+(:mod:`depthface.synth.export`), since this package does not import :mod:`depthface.synth`.
 
 Naming
     Each frame carries an ``identity`` (the person) and an ``index`` (its number in the source).

@@ -45,7 +45,7 @@ from depthface.synth.sensors import SensorProfile
 
 GENERATOR_VERSION = "1"
 #: the manifest format of an imported real dataset (``depthface data import``): crops of real frames
-#: with their pose labels, written by :mod:`depthface.cli.import_data` through :func:`write_chunk`
+#: with their pose labels, written by :mod:`depthface.synth.real_import` through :func:`write_chunk`
 REAL_FORMAT = "depthface-real"
 FORMATS = ("depthface-synth", REAL_FORMAT)
 #: arrays only imported real datasets have: 0 = crop written, 1 = no head found, 2 = unreadable frame;

@@ -3,7 +3,7 @@
 A synthetic dataset (:mod:`depthface.synth.storage`) stores 160x160 crops, labels and a few full frames;
 every sample is a pure function of ``(seed, index)``. This module rebuilds the dataset's profile and
 sensor from its ``manifest.json``, re-renders the requested samples as full frames and hands them to
-:mod:`depthface.data.export` (which does not import :mod:`depthface.synth`).
+:mod:`depthface.data.export` (which does not import :mod:`depthface.synth`, hence this module lives here).
 
 What the exported frames are
     * Camera: the dataset's own for ``biwi`` (written to ``depth.cal``); the ``ict3dhp`` preset for

@@ -1,5 +1,8 @@
 """``depthface data import``: preprocess the frames of a real dataset once into a depthface dataset.
 
+It lives in :mod:`depthface.synth` because the dataset format it writes is :mod:`depthface.synth.storage`'s
+(:mod:`depthface.data` reads the real layouts and imports nothing of :mod:`depthface.synth`).
+
 Self-supervised adaptation (``train pose --target``, ``train shape --target``) reads target frames many
 times (3 reuses per epoch, 50 epochs); localising the head and cropping every time would cost more than
 the network. This command runs the one preprocessing path (:func:`depthface.data.preprocess.preprocess`)
