@@ -38,7 +38,7 @@ def test_ci_rows_and_references():
 
 @pytest.mark.slow
 def test_demo_report_at_a_tiny_scale(tmp_path):
-    from depthface.cli.demo import run_demo
+    from depthface.evaluation.demo import run_demo
 
     report = run_demo(tmp_path, sizes={"source_frames": 96, "target_frames": 48, "pose_epochs": (1, 1),
                                        "shape_epochs": 1})

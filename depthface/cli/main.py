@@ -591,7 +591,7 @@ def track(
 def demo(out: Path = typer.Option(Path("runs/demo"), help="output directory"),
          face_model: Optional[Path] = typer.Option(None, help="face model file")) -> None:
     """The main job on the built-in default: the whole pipeline on small synthetic data."""
-    from depthface.cli.demo import run_demo
+    from depthface.evaluation.demo import run_demo
 
     run_demo(out, face_model)
 
