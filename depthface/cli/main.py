@@ -565,14 +565,12 @@ def track(
     face_model: Optional[Path] = None,
 ) -> None:
     """Follow a head through a depth sequence: the previous pose sets the next crop; track.csv over time."""
-    import torch
-
     from depthface.inference import Reconstructor
-    from depthface.inference.reconstructor import inference_threads
+    from depthface.inference.reconstructor import set_inference_threads
     from depthface.inference.tracking import TrackerConfig, open_sequence, track_sequence
 
     try:
-        torch.set_num_threads(inference_threads(threads))
+        set_inference_threads(threads)
     except ValueError:
         raise DepthfaceError(f"--threads must be a number or auto, got {threads!r}") from None
 
@@ -580,11 +578,7 @@ def track(
                         track=not no_tracking)
     frames = open_sequence(inputs, intrinsics, depth_scale, fps, camera, max_frames)
     rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
-    s = track_sequence(rec, frames, cfg, out, video, video_every=video_every)
-    n = sum(s.counts.values())
-    typer.echo(f"{n} frame(s) in {s.seconds:.1f} s ({n / max(s.seconds, 1e-9):.1f} frames/s): "
-               + ", ".join(f"{v} {k}" for k, v in s.counts.items() if v) + f"; wrote {s.csv}"
-               + (f" and {s.video}" if s.video else ""))
+    typer.echo(track_sequence(rec, frames, cfg, out, video, video_every=video_every).line())
 
 
 @app.command()

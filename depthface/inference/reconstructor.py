@@ -456,3 +456,11 @@ def inference_threads(requested: int | str | None = "auto") -> int:
     except OSError:
         return cores
     return 1 if load > cores - 0.5 else cores
+
+
+def set_inference_threads(requested: int | str | None = "auto") -> int:
+    """``torch.set_num_threads(inference_threads(requested))``; returns the number set. A ``requested`` that
+    is neither a number nor ``"auto"`` raises ``ValueError``."""
+    n = inference_threads(requested)
+    torch.set_num_threads(n)
+    return n

@@ -277,6 +277,13 @@ class TrackSummary:
     video: Path | None
     seconds: float
 
+    def line(self) -> str:
+        """The one-line summary the CLI prints: frames, rate, counts per state, the files written."""
+        n = sum(self.counts.values())
+        return (f"{n} frame(s) in {self.seconds:.1f} s ({n / max(self.seconds, 1e-9):.1f} frames/s): "
+                + ", ".join(f"{v} {k}" for k, v in self.counts.items() if v) + f"; wrote {self.csv}"
+                + (f" and {self.video}" if self.video else ""))
+
 
 def _video_writer(path: Path, fps: float):
     import imageio.v2 as imageio
