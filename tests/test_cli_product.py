@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from depthface import __version__
 from depthface.cli.main import app
-from depthface.data.biwi import write_biwi_depth, write_biwi_depth_calibration, write_biwi_pose
+from depthface.data.biwi import write_biwi_depth_calibration, write_biwi_pose
+from depthface.data.biwi_depth import write_biwi_depth
 from depthface.models.config import NetConfig
 from depthface.models.networks import DAPoseNet
 from depthface.train.common import choose_preset, save_checkpoint

@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from depthface.data import biwi, facewarehouse, ict3dhp, splits
+from depthface.data import biwi, biwi_depth, facewarehouse, ict3dhp, splits
 from depthface.data.biwi import (
     BIWI_SEQUENCE_TO_SUBJECT,
     BIWI_SUBJECTS,
     BiwiDataset,
-    decode_biwi_depth,
-    encode_biwi_depth,
     write_biwi_depth_calibration,
     write_biwi_frame,
 )
+from depthface.data.biwi_depth import decode_biwi_depth, encode_biwi_depth
 from depthface.data.facewarehouse import FaceWarehouseDataset, land_to_pixels, write_facewarehouse_sample
 from depthface.data.frames import Frame, FrameDataset, read_depth_png16, write_depth_png16
 from depthface.data.ict3dhp import ICT3DHPDataset, ict_euler_to_matrix, matrix_to_ict_euler, write_ict3dhp_sequence
@@ -203,7 +202,7 @@ def test_biwi_bad_rle(tmp_path, mutate, problem, use_numba):
         decode_biwi_depth(p.read_bytes(), p, use_numba=use_numba)
     assert problem in one_line(e, "frame_00001_depth.bin")
     with pytest.raises(InputError):
-        biwi.read_biwi_depth(p)
+        biwi_depth.read_biwi_depth(p)
 
 
 def test_biwi_rle_encoder_cases():

@@ -241,7 +241,7 @@ def make_corpus(root: Path, reps: int = 21, scene_reps: int = 3, seed: int = 0) 
             f.write(_npy_bytes(np.full((H, W), 1500, np.uint16)))
         expect[f"names/{os.fsdecode(n)}"] = ("odd_name", False)
     # Biwi layout: a good sequence, a binary depth.cal, a depth.cal with inf, one with missing lines
-    from depthface.data.biwi import write_biwi_depth
+    from depthface.data.biwi_depth import write_biwi_depth
     from depthface.geometry.camera import BiwiCalibration, write_biwi_calibration
 
     cals = {"01": None, "02": b"\x00\xff\xfe binary \x80" * 20, "03": b"inf 0 80\n0 inf 60\n0 0 1\n", "04": b"1 2\n"}

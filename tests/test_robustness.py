@@ -168,7 +168,8 @@ def test_depth_in_metres_is_named(bad_folder_run):
 
 
 def _biwi_folder(root: Path, depth: np.ndarray, cal: bytes | None) -> Path:
-    from depthface.data.biwi import write_biwi_depth, write_biwi_depth_calibration
+    from depthface.data.biwi import write_biwi_depth_calibration
+    from depthface.data.biwi_depth import write_biwi_depth
 
     seq = root / "hpdb"
     for name, c in (("01", None), ("02", cal)):

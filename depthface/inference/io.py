@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depthface.data.biwi import read_biwi_depth
+from depthface.data.biwi_depth import read_biwi_depth
 from depthface.files import MAX_FILE_BYTES, file_problem
 from depthface.data.frames import read_depth_png16
 from depthface.errors import InputError
