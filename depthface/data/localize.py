@@ -1,5 +1,11 @@
 """Automatic head localisation from one depth frame: the head centre, with no ground truth.
 
+Why one file (about 500 lines): the localiser is one algorithm. Its five steps below are private functions
+that share :class:`LocalizerConfig`, the metric sample grid (``_Grid``) and the reasons they give for
+rejecting a region; :func:`localize_head` is the entry point (:func:`subsample_depth` and
+:func:`segment_depth` are public for tests and benchmarks). Splitting the steps into modules would turn
+those internals into an API between files without making any step reusable elsewhere.
+
 POSEidon cropped real frames around the ground-truth head; depthface must not need to. This module
 finds the head centre (mm, camera frame, :mod:`depthface.geometry.conventions`) from depth alone, in a
 few milliseconds per 640x480 frame, for the metric crop of :mod:`depthface.data.preprocess`.

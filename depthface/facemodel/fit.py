@@ -1,5 +1,11 @@
 """Robust fitting of the morphable model to a depth frame's points: rigid pose, identity and expression.
 
+Why one file (about 580 lines): the fit is one solver. The fitted region (:class:`FitRegion`, built by
+:func:`prepare_fit_region` for the solver alone), the robust Gauss-Newton iterations with their
+box-constrained and damped solves, and the BLAS thread guard serve only its entry points
+(:func:`fit_frame`, :func:`refine_prediction`, :func:`coefficients_from_vertices`) and change together
+when the objective below changes; the helpers at the top only turn a frame into the fit's points.
+
 One idea, two uses: the classical 3DMM-fit baseline (``mode="pose+shape"``) and the test-time refinement
 of the networks' output (``mode="pose"``: robust point-to-plane ICP of the face region, started from the
 network's pose; ``"pose+shape"`` also refines the coefficients).

@@ -1,5 +1,11 @@
 """Finding and reading face-model files into a :class:`~depthface.facemodel.model.MorphableModel`.
 
+Why one file (about 680 lines): every format reader below (npz, an ICT-FaceKit folder, BFM 2009 ``.mat``,
+BFM 2017/2019 ``.h5``) is short and produces the same raw record, which one assembly step validates
+(index ranges, finite values, landmark axes) and turns into a :class:`MorphableModel`, behind the one
+search order of :func:`load_face_model` and the file-keyed caches. The shared checks are what keep the
+formats consistent, so the readers stay beside them rather than in a module per format.
+
 Search order of :func:`load_face_model` (the first that applies wins; an explicit or environment path
 that does not exist is an error, never silently skipped):
 

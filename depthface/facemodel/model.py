@@ -1,5 +1,10 @@
 """A linear morphable face model in millimetres in the canonical head frame.
 
+Why one file (about 500 lines): it is one class, :class:`MorphableModel`, whose methods (construction and
+the model-frame conversion, coefficients, vertices, displacements, landmarks and regions, posing,
+seeded sampling, mesh export) all read the same bases and index sets. Reading model files is
+:mod:`depthface.facemodel.loaders`; fitting a model to depth is :mod:`depthface.facemodel.fit`.
+
 A face is ``V = mean + identity_basis @ alpha + expression_basis @ beta`` with ``alpha ~ N(0, I)``
 (the identity basis is pre-scaled by the PCA standard deviations) and ``beta`` either blendshape
 weights in ``[0, 1]`` (ICT-FaceKit) or ``N(0, I)`` PCA coefficients (Basel Face Model 2017).
