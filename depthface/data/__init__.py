@@ -1,11 +1,13 @@
-"""Real depth datasets: readers, writers, splits; and the shared preprocessing path.
+"""Real depth datasets: readers, writers, splits, inspection; and the shared preprocessing path (automatic
+head localisation, metric crop, position image) that every frame takes, real or synthetic.
 
 Readers are lazy and indexable (``ds[i]`` reads one frame) and return :class:`Frame` records in
 depthface's conventions (mm, OpenCV camera frame, head-to-camera pose ``p_cam = R p_head + t``):
 :class:`BiwiDataset`, :class:`ICT3DHPDataset`; :class:`FaceWarehouseDataset` returns ground-truth
 meshes. Each format module also has writers that produce files the readers read back exactly, and
-:mod:`depthface.data.splits` holds the evaluation splits (:func:`open_real_split` picks one by name). Bad files raise a one-line
-:class:`depthface.errors.InputError` naming the file.
+:mod:`depthface.data.splits` holds the evaluation splits (:func:`open_real_split` picks one by
+name). Bad files raise a one-line :class:`depthface.errors.InputError` naming the file. Imports nothing of
+:mod:`depthface.synth` (the depthface dataset format is synth's).
 """
 
 from depthface.data.biwi import BIWI_SEQUENCE_TO_SUBJECT, BIWI_SUBJECTS, BiwiDataset, write_biwi_frame
