@@ -485,12 +485,7 @@ def experiment_learning_curve(
     from depthface.evaluation.curves import learning_curve, write_learning_curve
     from depthface.facemodel import load_face_model
 
-    sets = {}
-    for item in data:
-        label, sep, root = item.partition("=")
-        if not sep or not label or not root:
-            raise DepthfaceError(f"--data takes LABEL=DATASET, got {item!r}")
-        sets[label] = root
+    sets = dict(_labelled(data, "--data", "LABEL=DATASET"))
     if kind not in ("pose", "shape"):
         raise DepthfaceError(f"--kind must be pose or shape, got {kind!r}")
     rows = learning_curve(run, sets, kind, load_face_model(face_model) if kind == "shape" else None,
@@ -500,6 +495,86 @@ def experiment_learning_curve(
     for r in rows:
         typer.echo(f"epoch {r['epoch']:3d}  {r['images_seen']:9d} images  {r['dataset']:>12s}  {metric} {r[metric]:.2f}")
     typer.echo(f"wrote {paths[0].parent}")
+
+
+def _labelled(items: list[str], option: str, form: str) -> list[tuple[str, str]]:
+    """``[(label, value), ...]`` of repeated ``LABEL=VALUE`` options, in the order given."""
+    pairs = []
+    for item in items:
+        label, sep, value = item.partition("=")
+        if not sep or not label or not value:
+            raise DepthfaceError(f"{option} takes {form}, got {item!r}")
+        pairs.append((label, value))
+    return pairs
+
+
+@experiment_app.command("ablation")
+def experiment_ablation(
+    run: list[str] = typer.Option(..., help="LABEL=RUN, repeatable, in table order; runs sharing a label "
+                                            "are seeds of one row"),
+    data: list[str] = typer.Option(..., help="NAME=DATASET, repeatable: labelled sets of unseen identities"),
+    kind: str = typer.Option("pose", help="pose or shape"),
+    out: Path = typer.Option(Path("runs/ablation"), help="where to write ablation.json and ablation.md"),
+    split: str = typer.Option("all", help="split of each set: all (default), train, val or test"),
+    face_model: Optional[Path] = None,
+) -> None:
+    """An ablation table: each run's final weights on labelled sets, one row per option set (mean over seeds)."""
+    from depthface.evaluation.curves import ablation_table, write_ablation
+    from depthface.facemodel import load_face_model
+
+    sets = dict(_labelled(data, "--data", "NAME=DATASET"))
+    rows = ablation_table(_labelled(run, "--run", "LABEL=RUN"), sets, kind,
+                          load_face_model(face_model) if kind == "shape" else None, None if split == "all" else split)
+    paths = write_ablation(out, rows, list(sets), kind)
+    typer.echo(paths[1].read_text().rstrip())
+    typer.echo(f"wrote {out}")
+
+
+@experiment_app.command("confidence")
+def experiment_confidence(
+    calibrate: Path = typer.Option(..., help="frames with true poses to fit the calibration on (Biwi or "
+                                             "ICT-3DHP layout, e.g. `data export --format biwi`)"),
+    evaluate: list[str] = typer.Option([], help="NAME=DATASET, repeatable: sets to judge it on (another sensor)"),
+    kind: str = typer.Option("biwi", help="layout of the sets: biwi or ict3dhp"),
+    pose: Optional[Path] = typer.Option(None, help="pose checkpoint (default: the release network)"),
+    out: Path = typer.Option(Path("runs/confidence"), help="confidence.json, report.md, metrics.json, confidence.png"),
+    error_deg: float = typer.Option(10.0, help="the error the confidence predicts (geodesic, degrees)"),
+    limit: int = typer.Option(0, help="use at most this many frames of each set (0 = all)"),
+) -> None:
+    """Fit the pose confidence's calibration on one set and judge it on others (reliability, flag precision/recall)."""
+    import json
+
+    from depthface.evaluation.confidence import (collect_confidence_frames, confidence_markdown, judge_confidence,
+                                                 plot_confidence)
+    from depthface.inference.confidence import fit_confidence_calibration
+    from depthface.inference.evaluate import open_real_split
+    from depthface.inference.reconstructor import Reconstructor
+
+    from depthface.facemodel import load_face_model
+    from depthface.models.release import release_checkpoint
+    from depthface.train.pose import load_pose_net
+
+    rec = Reconstructor(load_pose_net(pose or release_checkpoint("pose"))[0], None, load_face_model(),
+                        face_check=False, confidence=None)
+    sets = {"calibration (in-sample)": str(calibrate), **dict(_labelled(evaluate, "--evaluate", "NAME=DATASET"))}
+    collected = {}
+    for name, root in sets.items():
+        frames, idx = open_real_split(kind, root, "all")
+        collected[name] = collect_confidence_frames(rec, frames, idx[:limit] if limit else idx)
+    feats, errors = collected["calibration (in-sample)"]
+    cal = fit_confidence_calibration(feats, errors, error_deg, provenance={
+        "pose": str(pose) if pose else "release", "calibrated_on": str(calibrate), "frames": len(errors)})
+    out.mkdir(parents=True, exist_ok=True)
+    cal.save(out / "confidence.json")
+    judged = {name: judge_confidence(cal, f, e) for name, (f, e) in collected.items()}
+    (out / "metrics.json").write_text(json.dumps(
+        {n: {k: v for k, v in j.items() if k not in ("confidence", "errors_deg")} for n, j in judged.items()},
+        indent=1) + "\n")
+    plot_confidence(out / "confidence.png", judged, cal.threshold, error_deg)
+    table = confidence_markdown(judged)
+    (out / "report.md").write_text(table)
+    typer.echo(table.rstrip())
+    typer.echo(f"flag threshold {cal.threshold:.3f}; wrote {out}")
 
 
 @experiment_app.command("pose-diagnostics")
