@@ -33,7 +33,7 @@ def rec(model):
     torch.manual_seed(0)
     cfg = NetConfig.preset("tiny")
     return Reconstructor(DAPoseNet(cfg).eval(), DASHapeNet(cfg.with_vertices(int(model.regressed_vertices.numel()))).eval(),
-                         model, min_confidence=0.0)
+                         model, min_face_score=0.0)
 
 
 @pytest.fixture(scope="module")

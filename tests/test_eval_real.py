@@ -60,7 +60,7 @@ def test_gt_crop_with_a_constant_network_gives_exact_errors(layouts, model):
     for kind, root in zip(("biwi", "ict3dhp"), layouts):
         frames, idx = open_real_split(kind, root, "all")
         ev = evaluate_real_pose(Reconstructor(ConstantPose(), None, model), frames, idx, gt_crop=True, progress=False)
-        assert ev.status == ["ok" if c >= 0.3 else "low confidence" for c in ev.confidence]
+        assert ev.status == ["ok" if c >= 0.3 else "low face score" for c in ev.face_score]
         e = ev.errors()
         np.testing.assert_allclose(e["translation_err_mm"], 0.0, atol=1e-9)
         truth = np.stack([frames[int(i)].ypr for i in idx])

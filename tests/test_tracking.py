@@ -114,7 +114,7 @@ def static(tmp_path_factory):
 
 def test_tracker_states_localise_only_at_start_and_after_a_loss(static):
     model, q, scene, root, _ = static
-    rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
+    rec = Reconstructor(FixedPose(q), None, model, min_face_score=0.1)
     frames = list(file_sequence([root], K))
     assert len(frames) == 8 and frames[-1].depth is None and "f99.png" in frames[-1].error
     tr = Tracker(rec, TrackerConfig())
@@ -133,7 +133,7 @@ def test_track_sequence_writes_csv_and_gif(static, tmp_path):
     import imageio.v3 as iio
 
     model, q, _, root, _ = static
-    rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
+    rec = Reconstructor(FixedPose(q), None, model, min_face_score=0.1)
     s = track_sequence(rec, file_sequence([root], K), TrackerConfig(filter="one-euro"), out=tmp_path,
                        video=tmp_path / "track.gif")
     assert s.counts == {"localised": 2, "tracked": 4, "relocalised": 0, "lost": 1, "unreadable": 1}
@@ -188,7 +188,7 @@ def test_first_frame_protocol_crops_at_the_truth_then_follows(static, tmp_path):
     for i in range(3):
         write_biwi_frame(seq, i, depths[i], scene.rotation, scene.translation)
     frames = BiwiDataset(tmp_path)
-    rec = Reconstructor(FixedPose(q), None, model, min_confidence=0.1)
+    rec = Reconstructor(FixedPose(q), None, model, min_face_score=0.1)
     ev = evaluate_real_pose(rec, frames, np.arange(3), first_frame=True, progress=False)
     assert ev.status == ["ok"] * 3 and "first frame" in ev.crop
     # the fixed network puts the head at the crop centre: the truth on frame 0, then the previous head

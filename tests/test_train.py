@@ -159,6 +159,15 @@ def test_pose_beyond_paper_options_resume_exactly_and_keep_epochs(tmp_path, doma
     assert abs(rows[0]["images_seen"] - 48) <= 1  # 6 iterations of 8 images
     p = predict_pose_dataset(load_pose_net(full / "epochs" / "epoch_002.pt")[0], SourceDataset(tgt, None), progress=False)
     assert rows[1]["mae"] == pytest.approx(summarize(pose_errors(p["R_pred"], p["t_pred"], p["R_true"], p["t_true"]))["mae"])
+    # the ablation table: each run's final weights; runs sharing a label are seeds of one row
+    from depthface.evaluation.curves import ablation_table, write_ablation
+
+    table = ablation_table([("options", full), ("options", tmp_path / "part")], {"target": tgt}, "pose")
+    assert [r["label"] for r in table] == ["options"] and table[0]["seeds"] == [0, 0]
+    assert table[0]["target"] == pytest.approx(rows[1]["mae"]) and table[0]["target_runs"] == pytest.approx([rows[1]["mae"]] * 2)
+    assert table[0]["images_seen"] == rows[1]["images_seen"]
+    md = write_ablation(tmp_path / "abl", table, ["target"], "pose")[1].read_text()
+    assert md.splitlines()[2].startswith("| options | 2 | ") and f"{rows[1]['mae']:.2f} [" in md
 
 
 def test_pose_options_are_validated():

@@ -52,12 +52,7 @@ def experiment_learning_curve(
     from depthface.evaluation.curves import learning_curve, write_learning_curve
     from depthface.facemodel import load_face_model
 
-    sets = {}
-    for item in data:
-        label, sep, root = item.partition("=")
-        if not sep or not label or not root:
-            raise DepthfaceError(f"--data takes LABEL=DATASET, got {item!r}")
-        sets[label] = root
+    sets = dict(_labelled(data, "--data", "LABEL=DATASET"))
     if kind not in ("pose", "shape"):
         raise DepthfaceError(f"--kind must be pose or shape, got {kind!r}")
     rows = learning_curve(run, sets, kind, load_face_model(face_model) if kind == "shape" else None,
@@ -67,6 +62,57 @@ def experiment_learning_curve(
     for r in rows:
         typer.echo(f"epoch {r['epoch']:3d}  {r['images_seen']:9d} images  {r['dataset']:>12s}  {metric} {r[metric]:.2f}")
     typer.echo(f"wrote {paths[0].parent}")
+
+
+def _labelled(items: list[str], option: str, form: str) -> list[tuple[str, str]]:
+    """``[(label, value), ...]`` of repeated ``LABEL=VALUE`` options, in the order given."""
+    pairs = [item.partition("=") for item in items]
+    bad = [a + s + b for a, s, b in pairs if not (a and s and b)]
+    if bad:
+        raise DepthfaceError(f"{option} takes {form}, got {bad[0]!r}")
+    return [(a, b) for a, _, b in pairs]
+
+
+@experiment_app.command("ablation")
+def experiment_ablation(
+    run: list[str] = typer.Option(..., help="LABEL=RUN, repeatable, in table order; runs sharing a label "
+                                            "are seeds of one row"),
+    data: list[str] = typer.Option(..., help="NAME=DATASET, repeatable: labelled sets of unseen identities"),
+    kind: str = typer.Option("pose", help="pose or shape"),
+    out: Path = typer.Option(Path("runs/ablation"), help="where to write ablation.json and ablation.md"),
+    split: str = typer.Option("all", help="split of each set: all (default), train, val or test"),
+    face_model: Optional[Path] = None,
+) -> None:
+    """An ablation table: each run's final weights on labelled sets, one row per option set (mean over seeds)."""
+    from depthface.evaluation.curves import ablation_table, write_ablation
+    from depthface.facemodel import load_face_model
+
+    sets = dict(_labelled(data, "--data", "NAME=DATASET"))
+    rows = ablation_table(_labelled(run, "--run", "LABEL=RUN"), sets, kind,
+                          load_face_model(face_model) if kind == "shape" else None, None if split == "all" else split)
+    paths = write_ablation(out, rows, list(sets), kind)
+    typer.echo(paths[1].read_text().rstrip())
+    typer.echo(f"wrote {out}")
+
+
+@experiment_app.command("confidence")
+def experiment_confidence(
+    calibrate: Path = typer.Option(..., help="frames with true poses to fit the calibration on (Biwi or "
+                                             "ICT-3DHP layout, e.g. `data export --format biwi`)"),
+    evaluate: list[str] = typer.Option([], help="NAME=DATASET, repeatable: sets to judge it on (another sensor)"),
+    kind: str = typer.Option("biwi", help="layout of the sets: biwi or ict3dhp"),
+    pose: Optional[Path] = typer.Option(None, help="pose checkpoint (default: the release network)"),
+    out: Path = typer.Option(Path("runs/confidence"), help="confidence.json, report.md, metrics.json, confidence.png"),
+    error_deg: float = typer.Option(10.0, help="the error the confidence predicts (geodesic, degrees)"),
+    limit: int = typer.Option(0, help="use at most this many frames of each set (0 = all)"),
+) -> None:
+    """Fit the pose confidence's calibration on one set and judge it on others (reliability, flag precision/recall)."""
+    from depthface.evaluation.confidence import confidence_experiment
+
+    table, cal = confidence_experiment(calibrate, dict(_labelled(evaluate, "--evaluate", "NAME=DATASET")), out, kind,
+                                       pose, error_deg, limit)
+    typer.echo(table.rstrip())
+    typer.echo(f"flag threshold {cal.threshold:.3f}; wrote {out}")
 
 
 @experiment_app.command("pose-diagnostics")

@@ -46,8 +46,10 @@ __all__ = ["RealPoseEvaluation", "evaluate_real_pose", "write_real_pose_csv", "e
 class RealPoseEvaluation:
     """Per-frame results of :func:`evaluate_real_pose` (arrays over the evaluated frames, in order).
 
-    ``status`` is ``"ok"``, ``"low confidence"`` (counted in the MAE: the verdict does not change the
-    pose), ``"no head"`` or ``"unreadable: <reason>"`` (both left out of the MAE).
+    ``status`` is ``"ok"``, ``"low face score"`` (counted in the MAE: the verdict does not change the
+    pose), ``"no head"`` or ``"unreadable: <reason>"`` (both left out of the MAE). ``confidence`` is the
+    calibrated probability that the pose is within 10 deg, ``flagged`` its threshold's verdict
+    (:mod:`depthface.inference.confidence`), ``face_score`` the score behind the status.
     """
 
     keys: list[tuple[str, str, int]]
@@ -60,11 +62,13 @@ class RealPoseEvaluation:
     seconds_per_frame: float
     crop: str
     counts: dict[str, int] = field(default_factory=dict)
+    face_score: np.ndarray | None = None
+    flagged: np.ndarray | None = None
 
     @property
     def scored(self) -> np.ndarray:
-        """``(N,)`` bool: frames with a prediction (status ``ok`` or ``low confidence``)."""
-        return np.array([s in ("ok", "low confidence") for s in self.status], dtype=bool)
+        """``(N,)`` bool: frames with a prediction (status ``ok`` or ``low face score``)."""
+        return np.array([s in ("ok", "low face score") for s in self.status], dtype=bool)
 
     def errors(self) -> dict[str, np.ndarray]:
         """:func:`depthface.evaluation.pose.pose_errors` of the scored frames."""
@@ -96,11 +100,12 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
     n = len(indices)
     R_pred, R_true = np.tile(np.eye(3), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1))
     t_pred, t_true = np.zeros((n, 3)), np.zeros((n, 3))
-    conf = np.zeros(n)
+    conf, face_score, flagged = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
     keys: list[tuple[str, str, int]] = []
     status: list[str] = []
-    pose_only = Reconstructor(rec.pose_net, None, rec.face_model, rec.device, rec.min_confidence,
-                              refine_steps=0 if gt_crop else rec.refine_steps, face_check=False, refine=rec.refine)
+    pose_only = Reconstructor(rec.pose_net, None, rec.face_model, rec.device, rec.min_face_score,
+                              refine_steps=0 if gt_crop else rec.refine_steps, face_check=False, refine=rec.refine,
+                              confidence=rec.confidence)
     t0 = time.perf_counter()
     timed = 0
     sequence, previous = None, None  # first-frame protocol: the current sequence and its last head
@@ -136,18 +141,20 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
             status.append("no head")
             continue
         R_pred[j], t_pred[j], conf[j] = res.rotation, res.translation, res.confidence
-        status.append("ok" if res.found else "low confidence")
+        face_score[j], flagged[j] = res.face_score, res.flagged
+        status.append("ok" if res.found else "low face score")
     seconds = (time.perf_counter() - t0) / max(timed, 1)
     counts = {s: sum(1 for x in status if (x.startswith("unreadable") if s == "unreadable" else x == s))
-              for s in ("ok", "low confidence", "no head", "unreadable")}
+              for s in ("ok", "low face score", "no head", "unreadable")}
     crop = ("ground truth (no refinement)" if gt_crop else
             "ground truth on each sequence's first frame, then the previous prediction (tracking)" if first_frame else
             "automatic head localisation + 1 refinement")
-    return RealPoseEvaluation(keys, status, conf, R_pred, t_pred, R_true, t_true, seconds, crop, counts)
+    return RealPoseEvaluation(keys, status, conf, R_pred, t_pred, R_true, t_true, seconds, crop, counts,
+                              face_score, flagged)
 
 
 def write_real_pose_csv(path: str | Path, ev: RealPoseEvaluation) -> Path:
-    """Per-frame CSV: subject, sequence, frame, status, confidence, true/predicted angles and errors
+    """Per-frame CSV: subject, sequence, frame, status, face score, confidence, flag, true/predicted angles and errors
     (error columns empty for frames left out of the MAE)."""
     m = ev.scored
     errs = ev.errors() if m.any() else {}
@@ -155,10 +162,12 @@ def write_real_pose_csv(path: str | Path, ev: RealPoseEvaluation) -> Path:
     rows_of_scored = np.cumsum(m) - 1
     with Path(path).open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["subject", "sequence", "frame", "status", "confidence", *cols])
+        w.writerow(["subject", "sequence", "frame", "status", "face_score", "confidence", "flagged", *cols])
         for j, (subject, sequence, frame) in enumerate(ev.keys):
             vals = [f"{float(errs[c][rows_of_scored[j]]):.4f}" for c in cols] if m[j] else [""] * len(cols)
-            w.writerow([subject, sequence, frame, ev.status[j], f"{ev.confidence[j]:.3f}", *vals])
+            fs = f"{ev.face_score[j]:.3f}" if ev.face_score is not None else ""
+            fl = int(ev.flagged[j]) if ev.flagged is not None else ""
+            w.writerow([subject, sequence, frame, ev.status[j], fs, f"{ev.confidence[j]:.3f}", fl, *vals])
     return Path(path)
 
 

@@ -360,7 +360,7 @@ def collect_inputs(paths: list[str | Path], exclude: str | Path | None = None) -
 # writing
 
 
-POSE_COLUMNS = ["frame", "found", "status", "confidence", "yaw_deg", "pitch_deg", "roll_deg", "tx_mm", "ty_mm",
+POSE_COLUMNS = ["frame", "found", "status", "confidence", "flagged", "yaw_deg", "pitch_deg", "roll_deg", "tx_mm", "ty_mm",
                 "tz_mm", "qw", "qx", "qy", "qz", "r00", "r01", "r02", "r10", "r11", "r12", "r20", "r21", "r22",
                 "output", "reason"]
 
@@ -380,7 +380,9 @@ def write_poses(out: Path, rows: list[dict]) -> None:
     conventions = ("millimetres; OpenCV camera frame (x right, y down, z forward); pose maps the head frame to the "
                    "camera (p_cam = R p_head + t, t = head centre); quaternion w first; yaw/pitch/roll in degrees, "
                    "R = Rx(-pitch) Ry(yaw) Rz(roll) (the Biwi convention); see docs/conventions.md; "
-                   "status: face, no face or unreadable (no pose unless status is face)")
+                   "status: face, no face or unreadable (no pose unless status is face); confidence: calibrated "
+                   "probability that the pose is within 10 deg of the truth, flagged: below the calibration's "
+                   "threshold (the pose is likely off by more than 10 deg; docs/models.md)")
     tmp = out / ".poses.json.tmp"
     tmp.write_text(json.dumps({"conventions": conventions, "frames": rows}, indent=1, ensure_ascii=True) + "\n")
     os.replace(tmp, out / "poses.json")

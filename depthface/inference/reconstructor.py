@@ -2,12 +2,16 @@
 
 Per frame: validate the depth, find the head automatically (or take a given centre), crop, run
 DAPoseNet, **refine** the crop around the predicted head centre and run DAPoseNet again, then run
-DASHapeNet on the refined crop and place the face with the predicted pose. A confidence in [0, 1] is
-the share of the 68 posed landmarks that lie within 15 mm of a measured point (eq. 7's matching with a
-tight threshold), times the localiser's score. A frame gets the verdict "no face" when its head is not
-found, its confidence is below ``min_confidence``, or (``face_check=True``, the default; not in the
-paper) the geometric face check of :mod:`depthface.inference.verdict` finds no face's relief there
-(spheres, ellipsoids, blobs). A "no face" result still holds what the networks answered (for
+DASHapeNet on the refined crop and place the face with the predicted pose.
+
+Two scores per frame. The **face score** in [0, 1] is the share of the 68 posed landmarks that lie
+within 15 mm of a measured point (eq. 7's matching with a tight threshold), times the localiser's
+score. The **confidence** is a calibrated probability that the pose is within 10 deg of the truth
+(:mod:`depthface.inference.confidence`; the release calibration unless another is given); ``flagged``
+marks a frame below the calibration's threshold (its pose is likely off by more than 10 deg: use it
+with care). A frame gets the verdict "no face" when its head is not found, its face score is below
+``min_face_score``, or (``face_check=True``, the default; not in the paper) the geometric face check
+of :mod:`depthface.inference.verdict` finds no face's relief there (spheres, ellipsoids, blobs). A "no face" result still holds what the networks answered (for
 diagnostics and evaluation: check ``found`` before using a pose); ``predict``'s CSV/JSON rows carry
 no pose for it.
 
@@ -44,7 +48,9 @@ from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
 from depthface.facemodel.fit import REFINE_MODES, prepare_fit_region, refine_prediction
 from depthface.geometry.camera import Intrinsics, validate_depth
-from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion, quaternion_to_matrix
+from depthface.geometry.rotations import (geodesic_angle_deg, matrix_to_euler, matrix_to_quaternion,
+                                         quaternion_to_matrix)
+from depthface.inference.confidence import ConfidenceCalibration, pose_features, release_calibration
 from depthface.inference.verdict import FaceTemplate, face_verdict
 from depthface.models.normalize import normalize_position
 
@@ -99,6 +105,8 @@ class Result:
     crop_centre: np.ndarray | None = None  # (3,) the refined crop's centre
     centre_source: str = ""
     extras: dict = field(default_factory=dict)
+    face_score: float = 0.0  # landmark match x localiser score, in [0, 1]: gates "no face"
+    flagged: bool = False  # confidence below the calibration's threshold: the pose is likely off by > 10 deg
 
 
 class Reconstructor:
@@ -113,20 +121,23 @@ class Reconstructor:
         shape_net: a DASHapeNet (or ONNX wrapper) or ``None`` for pose only (the mean face is placed).
         face_model: the face model both were trained with.
         device: torch device of the networks.
-        min_confidence: below this a frame gets the verdict "no face".
+        min_face_score: below this face score a frame gets the verdict "no face".
         refine_steps: re-crops around the predicted head centre (1 = once, as documented).
         face_check: judge with the geometric face check (:mod:`depthface.inference.verdict`; default);
-            ``False`` keeps the confidence threshold alone.
+            ``False`` keeps the face-score threshold alone.
         refine: test-time model fit after the networks (beyond the paper): ``"none"`` (default, the paper),
             ``"pose"`` (robust point-to-plane ICP of the face region from the network's pose) or
             ``"pose+shape"`` (also identity and expression); :func:`depthface.facemodel.fit.refine_prediction`.
+        confidence: the pose confidence's calibration (:class:`ConfidenceCalibration` or its JSON file);
+            ``"release"`` (default): the one fitted for the release pose network (docs/models.md);
+            ``None``: no calibrated confidence (``confidence`` is then the face score, never flagged).
     """
 
     def __init__(self, pose_net=None, shape_net=None, face_model: MorphableModel | None = None, device: str = "cpu",
-                 min_confidence: float = 0.3, refine_steps: int = 1, face_check: bool = True,
-                 refine: str = "none") -> None:
-        if not (isinstance(min_confidence, (int, float)) and 0.0 <= min_confidence <= 1.0):
-            raise DepthfaceError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
+                 min_face_score: float = 0.3, refine_steps: int = 1, face_check: bool = True,
+                 refine: str = "none", confidence: ConfidenceCalibration | str | Path | None = "release") -> None:
+        if not (isinstance(min_face_score, (int, float)) and 0.0 <= min_face_score <= 1.0):
+            raise DepthfaceError(f"min_face_score must be a number in [0, 1], got {min_face_score!r}")
         if not (isinstance(refine_steps, int) and refine_steps >= 0):
             raise DepthfaceError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
         if refine not in REFINE_MODES:
@@ -137,12 +148,17 @@ class Reconstructor:
                                      "release models)")
             pose_net, shape_net, face_model, device = _release_networks(device)
         self.face_check = bool(face_check)
-        self._template = FaceTemplate.from_face_model(face_model) if face_check else None
+        self._template = FaceTemplate.from_face_model(face_model)
+        if isinstance(confidence, str) and confidence == "release":
+            confidence = release_calibration()
+        elif confidence is not None and not isinstance(confidence, ConfidenceCalibration):
+            confidence = ConfidenceCalibration.load(confidence)
+        self.confidence = confidence
         self.pose_net = pose_net
         self.shape_net = shape_net
         self.face_model = face_model
         self.device = device
-        self.min_confidence = min_confidence
+        self.min_face_score = min_face_score
         self.refine_steps = refine_steps
         self._reference_landmarks = face_model.landmarks(face_model.mean[None])[0].double().numpy()
         self._regressed = face_model.regressed_vertices.cpu().numpy()
@@ -310,6 +326,7 @@ class Reconstructor:
             first = [centre_source if p.centre_source == "ground_truth" else p.centre_source for p in gp]
             x = self._batch_input(gp)
             q, t = self._pose_batch(gp, x)
+            q_first = q
             for _ in range(steps):
                 gp = [crop_around(d, ks[i], t[j], "refined", p.localization)
                       for j, (i, d, p) in enumerate(zip(group, ds, gp))]
@@ -318,8 +335,11 @@ class Reconstructor:
             heads = self._shape_batch(x)
             R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
             ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+            change = (geodesic_angle_deg(quaternion_to_matrix(torch.from_numpy(q_first)), torch.from_numpy(R)).numpy()
+                      if steps > 0 else [None] * len(group))  # how far the re-crop turned the answer
             for j, i in enumerate(group):
-                results[i] = self._finish(ds[j], gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0, R[j], ypr[j])
+                results[i] = self._finish(ds[j], gp[j], ks[i], q[j], t[j], heads[j], first[j], steps > 0, R[j], ypr[j],
+                                          None if change[j] is None else float(change[j]))
         return results  # type: ignore[return-value]
 
     def _batch_input(self, preps: list[Preprocessed]) -> torch.Tensor:
@@ -348,14 +368,16 @@ class Reconstructor:
 
     def _finish(self, depth: np.ndarray, prep: Preprocessed, k: Intrinsics, q: np.ndarray, t: np.ndarray,
                 head: np.ndarray, first_source: str, refined: bool = True, R: np.ndarray | None = None,
-                ypr: np.ndarray | None = None) -> Result:
+                ypr: np.ndarray | None = None, refine_change_deg: float | None = None) -> Result:
         """One frame's :class:`Result` from its final crop, pose and head-frame vertices: the optional model
-        fit, the confidence and the face verdict (``R`` and ``ypr`` when the caller converted the batch's
-        quaternions at once)."""
+        fit, the face score, the calibrated confidence and the face verdict (``R`` and ``ypr`` when the
+        caller converted the batch's quaternions at once; ``refine_change_deg``: how far the re-crop moved
+        the rotation, ``None`` without a re-crop)."""
         if R is None or ypr is None:
             R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
             ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
         fit_info: dict = {}
+        q_net, t_net = q, t
         if self.refine != "none":  # test-time model fit after the networks (a separate step, off by default)
             R, t, head, fit_info = self._refine_fit(depth, k, R, t, head)
             q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
@@ -367,19 +389,28 @@ class Reconstructor:
         match = float(_landmarks_near(prep.position.numpy(), lm3, kc.fx, kc.fy, kc.cx, kc.cy,
                                       CONFIDENCE_MATCH_MM)) / len(lm3)
         loc_score = prep.localization.score if prep.localization is not None else 1.0
-        conf = match * loc_score
-        found = conf >= self.min_confidence
+        face_score = match * loc_score
+        found = face_score >= self.min_face_score
         then = ", then refined" if refined else ""
         reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}{then})" if found else
-                  f"no face: only {match:.0%} of the posed landmarks meet the depth (confidence {conf:.2f})")
-        extras = {"landmark_match": match, "localizer_score": loc_score, **fit_info}
+                  f"no face: only {match:.0%} of the posed landmarks meet the depth (face score {face_score:.2f})")
+        extras = {"landmark_match": match, "localizer_score": loc_score, "face_score": face_score, **fit_info}
+        # the confidence's cues, at the networks' pose (before any fit)
+        R_net = quaternion_to_matrix(torch.from_numpy(q_net)).numpy() if self.refine != "none" else R
+        cues = pose_features(depth, k, self._template, R_net, t_net, match, refine_change_deg)
+        extras["confidence_features"] = cues
+        conf, flagged = face_score, False
+        if self.confidence is not None:
+            conf = self.confidence.confidence(cues)
+            flagged = conf < self.confidence.threshold
         if found and self.face_check:
             v = face_verdict(depth, k, self._template, R, t)
             extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,
                            "face_inliers": v.inliers})
             found = v.face
             reason = f"{reason}; {v.reason}" if found else v.reason
-        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras)
+        return Result(found, reason, conf, R, q, ypr, t, head, cam, lm3, lm2, prep.crop_centre, first_source, extras,
+                      face_score, bool(flagged))
 
     @property
     def _landmark_ids(self) -> np.ndarray:

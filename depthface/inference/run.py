@@ -101,7 +101,7 @@ def _unreadable(fr: InputFrame, reason: str) -> dict:
 
 def _pose_row(fr: InputFrame, res) -> dict:
     row = {"frame": fr.name, "found": bool(res.found), "status": "face" if res.found else "no face",
-           "confidence": round(float(res.confidence), 4), "reason": res.reason}
+           "confidence": round(float(res.confidence), 4), "flagged": bool(res.flagged), "reason": res.reason}
     if res.found and res.rotation is not None:
         row.update({"yaw_deg": round(float(res.ypr[0]), 3), "pitch_deg": round(float(res.ypr[1]), 3),
                     "roll_deg": round(float(res.ypr[2]), 3),

@@ -247,7 +247,7 @@ def open_sequence(inputs: list[str | Path] | None, intrinsics: str = "kinect_v1"
     return frames
 
 
-TRACK_COLUMNS = ["frame", "name", "time_s", "state", "found", "confidence", "yaw_deg", "pitch_deg", "roll_deg",
+TRACK_COLUMNS = ["frame", "name", "time_s", "state", "found", "confidence", "flagged", "yaw_deg", "pitch_deg", "roll_deg",
                  "tx_mm", "ty_mm", "tz_mm", "raw_yaw_deg", "raw_pitch_deg", "raw_roll_deg", "raw_tx_mm", "raw_ty_mm",
                  "raw_tz_mm", "reason"]
 
@@ -258,6 +258,7 @@ def _row(name: str, f: TrackedFrame) -> dict:
     res = f.result
     if res is not None:
         row["confidence"] = round(res.confidence, 4)
+        row["flagged"] = bool(res.flagged)
     if f.ypr is not None:
         row.update({f"{a}_deg": round(float(v), 3) for a, v in zip(("yaw", "pitch", "roll"), f.ypr)})
         row.update({f"t{a}_mm": round(float(v), 2) for a, v in zip("xyz", f.translation)})

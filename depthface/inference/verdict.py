@@ -228,6 +228,21 @@ def _judge(depth, k, tpl, R, t):
     return slope, corr, inliers, float(np.median(r)), len(P)
 
 
+def template_agreement(depth: np.ndarray, intrinsics: Intrinsics, template: FaceTemplate, rotation: np.ndarray,
+                       translation: np.ndarray) -> dict[str, float]:
+    """How well the face template posed at ``rotation, translation`` explains the depth, without any fit.
+
+    Returns:
+        ``{"relief", "relief_correlation", "inliers", "median_residual_mm", "points"}`` (see the module
+        docstring; ``median_residual_mm`` is ``inf`` when fewer than :data:`MIN_POINTS` points meet the depth).
+    """
+    slope, corr, inliers, med, n = _judge(np.asarray(depth, dtype=np.float32), intrinsics, template,
+                                          np.asarray(rotation, dtype=np.float64).reshape(3, 3),
+                                          np.asarray(translation, dtype=np.float64).reshape(3))
+    return {"relief": float(slope), "relief_correlation": float(corr), "inliers": float(inliers),
+            "median_residual_mm": float(med), "points": float(n)}
+
+
 def _score(slope: float, corr: float, inliers: float) -> float:
     return min(max(slope, 0.0), 1.0) * max(corr, 0.0) * inliers
 
