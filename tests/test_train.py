@@ -232,3 +232,35 @@ def test_shape_keep_epochs(tmp_path, domains, model):
     assert sorted(p.name for p in (run / "epochs").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
     assert same_weights(run / "epochs" / "epoch_002.pt", run / "checkpoint.pt")
     assert load_checkpoint(run / "epochs" / "epoch_001.pt")["epoch"] == 1
+
+
+@pytest.mark.parametrize("bn_updates", ["source", "paper"])
+def test_shape_fair_ablation_updates_f_statistics_once_from_the_source_batch(domains, model, bn_updates):
+    """``bn_updates="source"``: one AR-GAN iteration leaves F's batch-norm statistics exactly where one
+    train-mode pass over the source batch puts them (as in source-only training); ``"paper"`` moves them
+    further (several passes, target batches included). ``r_input="feature"``: R takes F(x) alone."""
+    import copy
+
+    from torch.utils.data import DataLoader
+
+    from depthface.synth.datasets import SourceDataset, TargetDataset
+    from depthface.train.common import network_input
+    from depthface.train.shape import ShapeTrainer
+
+    src, tgt = domains
+    cfg = ShapeTrainConfig(preset="tiny", batch_size=4, bn_updates=bn_updates, r_input="feature")
+    tr = ShapeTrainer(cfg, model, "cpu")
+    tr.net.train()
+    assert tr.net.R.net[0].in_features == tr.net_cfg.feature_dim
+    sb = next(iter(DataLoader(SourceDataset(src, None), batch_size=4)))
+    tb = next(iter(DataLoader(TargetDataset(tgt, None), batch_size=4)))
+    once = copy.deepcopy(tr.net.F).train()
+    with torch.no_grad():
+        once(network_input(sb, "cpu"))
+    tr.step(sb, tb)
+    expected = {k: v for k, v in once.state_dict().items() if "running" in k}
+    got = {k: v for k, v in tr.net.F.state_dict().items() if "running" in k}
+    same = all(torch.equal(expected[k], got[k]) for k in expected)
+    assert same == (bn_updates == "source")
+    with pytest.raises(Exception, match="bn_updates"):
+        ShapeTrainConfig(bn_updates="target")

@@ -77,6 +77,10 @@ def train_shape_cmd(
     shape_output: str = typer.Option("vertices", help="R's output: vertices (paper: 3V displacements) or "
                                                       "coefficients (the face model's, through its basis)"),
     keep_epochs: bool = typer.Option(False, help="keep every epoch's weights in RUN/epochs/ (learning curves)"),
+    bn_updates: str = typer.Option("paper", help="F's batch-norm statistics: paper (every pass of F, target "
+                                                 "batches too) or source (once per iteration from the source "
+                                                 "batch, as source-only training: the fair ablation)"),
+    r_input: str = typer.Option("paper", help="R's input: paper ([F(x), z, one-hot]) or feature (F(x) alone)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -92,6 +96,6 @@ def train_shape_cmd(
         typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
-                           keep_epochs=keep_epochs, seed=seed, workers=workers)
+                           keep_epochs=keep_epochs, bn_updates=bn_updates, r_input=r_input, seed=seed, workers=workers)
     run = train_shape(source[0] if len(source) == 1 else list(source), target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,3 +263,19 @@ def write_release_checkpoint(ckpt: str | Path, kind: str, out: str | Path, half:
     torch.save(compact_checkpoint(ck, INFERENCE_MODULES[kind], half), tmp)
     os.replace(tmp, out)
     return out
+
+
+@contextmanager
+def frozen_bn_statistics(module: torch.nn.Module, frozen: bool = True) -> Iterator[None]:
+    """Within the block the batch-norm layers of ``module`` keep their running statistics (momentum 0);
+    in train mode they still normalise with each batch's own statistics, and gradients flow as usual.
+    ``frozen=False`` changes nothing (so callers can pass their option straight through)."""
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)] if frozen else []
+    saved = [m.momentum for m in layers]
+    for m in layers:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in zip(layers, saved):
+            m.momentum = mom

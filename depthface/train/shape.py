@@ -11,6 +11,14 @@ module; the others' gradients are discarded. Paper schedule: batch 16, Adam from
 every 10 epochs through {5e-4, 1e-4, 5e-5}, 30 epochs, target frames reused 3 times per epoch,
 lambda1 = 0.03, lambda2 = 0.1. ``lambda1 = lambda2 = 0`` gives the source-only ablation (F and R
 trained by eq. 4 alone).
+
+A fair comparison of the two (beyond the paper, flags; defaults are the paper's behaviour): with
+``bn_updates="paper"`` every train-mode pass of F updates its batch-norm statistics, several times per
+AR-GAN iteration and on target batches too (which adapts them to the target), against once per
+source-only iteration; ``bn_updates="source"`` updates them once per iteration from the source batch in
+both arms. With ``r_input="paper"`` R sees ``[F(x), z, one-hot]`` with a random ``z`` in AR-GAN training
+but ``z = 0`` in source-only training and at test time; ``r_input="feature"`` gives R ``F(x)`` alone in
+every arm.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from depthface.models.config import NetConfig
 from depthface.models.losses import loss_d_adv, loss_d_adv_t, loss_d_adv_target, loss_d_reg, loss_f, loss_g, loss_r
 from depthface.models.networks import DASHapeNet
 from depthface.synth.datasets import TargetDataset
-from depthface.train.common import (EpochSampler, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
+from depthface.train.common import (EpochSampler, frozen_bn_statistics, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
                                     save_checkpoint, seed_epoch, write_json)
 
 SOURCE, TARGET = 0, 1
@@ -56,6 +64,11 @@ class ShapeTrainConfig:
     #: R's output (beyond the paper): ``"vertices"`` (paper: 3V displacements) or ``"coefficients"``
     #: (the face model's identity + expression coefficients through its fixed basis)
     shape_output: str = "vertices"
+    #: F's batch-norm statistics: ``"paper"`` (every train-mode pass of F) or ``"source"`` (once per
+    #: iteration, from the source batch, in both arms: the fair ablation)
+    bn_updates: str = "paper"
+    #: R's input: ``"paper"`` ([F(x), z, one-hot]) or ``"feature"`` (F(x) alone)
+    r_input: str = "paper"
     #: keep the weights of every epoch as ``epochs/epoch_XXX.pt`` (learning curves)
     keep_epochs: bool = False
     seed: int = 0
@@ -68,6 +81,10 @@ class ShapeTrainConfig:
         check_form(self.eq5_form, EQ5_FORMS, "ShapeTrainConfig.eq5_form")
         if self.shape_output not in ("vertices", "coefficients"):
             raise DepthfaceError(f"shape_output must be vertices or coefficients; got {self.shape_output!r}")
+        if self.bn_updates not in ("paper", "source"):
+            raise DepthfaceError(f"bn_updates must be paper or source; got {self.bn_updates!r}")
+        if self.r_input not in ("paper", "feature"):
+            raise DepthfaceError(f"r_input must be paper or feature; got {self.r_input!r}")
 
 
 def lr_at(cfg: ShapeTrainConfig, epoch: int) -> float:
@@ -84,7 +101,8 @@ class ShapeTrainer:
         coefficients = cfg.shape_output == "coefficients"
         n_coeffs = model.identity_dim + model.expression_dim if coefficients else 0
         self.net_cfg = NetConfig.preset(cfg.preset, n_vertices=int(model.regressed_vertices.numel()),
-                                        shape_output=cfg.shape_output, n_coefficients=n_coeffs)
+                                        shape_output=cfg.shape_output, n_coefficients=n_coeffs,
+                                        r_input=cfg.r_input)
         torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
         self.net = DASHapeNet(self.net_cfg).to(device)
         if coefficients:
@@ -119,8 +137,9 @@ class ShapeTrainer:
             self.opt["R"].step()
             return {"L_R": l_r.item()}
         z = torch.randn(b, self.net_cfg.noise_dim, device=self.device)
+        once = c.bn_updates == "source"  # F's statistics from the gradient pass 1d only
         # 1a. D: eq. 1 (source terms) + eq. 2
-        with torch.no_grad():
+        with torch.no_grad(), frozen_bn_statistics(n.F, once):
             x_sg = n.G(n.condition(n.F(x_s), SOURCE, z))
         logit_s, _ = n.D(x_s)
         logit_sg, reg_sg = n.D(x_sg)
@@ -128,7 +147,7 @@ class ShapeTrainer:
         self._step("D", l_d)
         logs["L_D"] = l_d.item()
         # 1b. G: eq. 3 (F fixed)
-        with torch.no_grad():
+        with torch.no_grad(), frozen_bn_statistics(n.F, once):
             f_s = n.F(x_s)
         logit_sg, reg_sg = n.D(n.G(n.condition(f_s, SOURCE, z)))
         l_g = loss_g(logit_sg, reg_sg, dv, c.g_form)
@@ -160,11 +179,12 @@ class ShapeTrainer:
         zt = torch.randn(x_t.shape[0], self.net_cfg.noise_dim, device=self.device)
         n.G.eval()
         try:
-            with torch.no_grad():
-                x_tg = n.G(n.condition(n.F(x_t), TARGET, zt))
-            l_dt = loss_d_adv_target(n.D(x_tg)[0])
-            self._step("D", l_dt)
-            l_adv_t = self.f_target_step(x_t, zt)
+            with frozen_bn_statistics(n.F, self.cfg.bn_updates == "source"):
+                with torch.no_grad():
+                    x_tg = n.G(n.condition(n.F(x_t), TARGET, zt))
+                l_dt = loss_d_adv_target(n.D(x_tg)[0])
+                self._step("D", l_dt)
+                l_adv_t = self.f_target_step(x_t, zt)
         finally:
             n.G.train()
         return {"L_D_target": l_dt.item(), "L_Dadv_t": l_adv_t.item()}
@@ -202,7 +222,7 @@ def train_shape(source: str | Path | list, target: str | Path | None, out: str |
     ckpt = run / "checkpoint.pt"
     if ckpt.exists():
         ck = load_checkpoint(ckpt)
-        if ck.get("kind") != "shape" or ck.get("train_config") != _cfg_dict(cfg):
+        if ck.get("kind") != "shape" or {**_cfg_dict(ShapeTrainConfig()), **ck.get("train_config", {})} != _cfg_dict(cfg):
             raise DepthfaceError(f"{ckpt}: an existing run with other settings; use another --out")
         tr.load(ck)
         start, history = ck["epoch"], ck["history"]
