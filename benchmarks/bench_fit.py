@@ -40,8 +40,8 @@ import torch  # noqa: E402
 from depthface.data.preprocess import preprocess  # noqa: E402
 from depthface.evaluation.shape import shape_errors  # noqa: E402
 from depthface.facemodel import load_face_model  # noqa: E402
-from depthface.facemodel.fit import fit_frame, position_cloud, prepare_fit_region  # noqa: E402
-from depthface.geometry.camera import depth_to_points  # noqa: E402
+from depthface.facemodel.fit import fit_frame, prepare_fit_region  # noqa: E402
+from depthface.geometry.camera import depth_to_points, position_points  # noqa: E402
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg  # noqa: E402
 from depthface.synth.profiles import get_profile  # noqa: E402
 from depthface.synth.scenes import SceneSampler  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
             frame, scene, _ = render_frame(sampler, sensor, args.seed, index, full=True)
             k = sampler.profile.intrinsics
             full = depth_to_points(torch.from_numpy(frame.astype(np.float32)), k).double().numpy()
-            crop = position_cloud(preprocess(frame, k, scene.crop_centre).position.numpy())
+            crop = position_points(preprocess(frame, k, scene.crop_centre).position[None])[0].double().numpy()
             true = m64.vertices(torch.from_numpy(scene.identity)[None], torch.from_numpy(scene.expression)[None])
             axis = rng.normal(size=3)
             dR = euler_to_matrix(torch.from_numpy(8.0 * axis / np.linalg.norm(axis))).numpy()

@@ -11,8 +11,8 @@ import torch
 from depthface.errors import InputError
 from depthface.evaluation.shape import shape_errors
 from depthface.facemodel import load_face_model
-from depthface.facemodel.fit import (FitRegion, _solve_box, coefficients_from_vertices, fit_frame, position_cloud,
-                                     prepare_fit_region, vertex_normals)
+from depthface.facemodel.fit import (FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region,
+                                     vertex_normals)
 from depthface.geometry.camera import depth_to_points
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.synth.profiles import get_profile
@@ -161,14 +161,6 @@ def test_full_fit_is_not_pulled_by_hair_neck_and_background(model, region):
     res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]))
     e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
     assert e["rms_mm"] < 1.8 and _angle(res.R, scene.rotation) < 1.0
-
-
-def test_position_cloud_and_bad_input():
-    pos = np.zeros((3, 4, 5))
-    pos[:, 1, 2] = [1.0, 2.0, 3.0]
-    assert np.array_equal(position_cloud(pos), [[1.0, 2.0, 3.0]])
-    with pytest.raises(InputError, match="position"):
-        position_cloud(np.zeros((4, 4)))
 
 
 def test_fit_rejects_bad_arguments(region):

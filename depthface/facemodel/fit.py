@@ -51,8 +51,7 @@ from depthface.errors import InputError
 from depthface.facemodel.model import MorphableModel
 
 __all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
-           "coefficients_from_vertices",
-           "position_cloud", "position_normals", "vertex_normals"]
+           "coefficients_from_vertices", "position_normals", "vertex_normals"]
 
 #: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
 FIT_MODES: tuple[str, ...] = ("pose", "pose+shape")
@@ -93,14 +92,6 @@ def position_normals(position: np.ndarray) -> np.ndarray:
     flip = (n * p).sum(-1) > 0  # make normals face the camera at the origin
     n[flip] *= -1
     return n
-
-
-def position_cloud(position: np.ndarray) -> np.ndarray:
-    """The measured points of a position image: ``(3, H, W)`` (mm, 0 = none) -> ``(N, 3)`` float64."""
-    p = np.asarray(position)
-    if p.ndim != 3 or p.shape[0] != 3:
-        raise InputError(f"position must be a (3, H, W) position image, got shape {p.shape}")
-    return np.moveaxis(p, 0, -1)[p[2] > 0].astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,7 +349,8 @@ def fit_frame(
     """Fit the model's pose (and coefficients) to one frame's measured points (see the module docstring).
 
     Args:
-        points: ``(N, 3)`` measured points in the camera frame (mm), e.g. :func:`position_cloud` of a crop.
+        points: ``(N, 3)`` measured points in the camera frame (mm), e.g. of a crop
+            (:func:`depthface.geometry.camera.position_points`).
         region: from :func:`prepare_fit_region`.
         R0: ``(3, 3)`` start rotation; t0: ``(3,)`` start head centre (mm), e.g. the network's pose.
         identity0: ``(Ki,)`` start identity (default zeros: the mean face); expression0: ``(Ke,)`` likewise.

@@ -10,6 +10,7 @@ from depthface.geometry.camera import (
     backproject,
     depth_to_points,
     position_image,
+    position_points,
     project,
     read_biwi_calibration,
     validate_depth,
@@ -33,7 +34,7 @@ from depthface.geometry.alignment import apply_similarity, umeyama
 from depthface.geometry.chamfer import FittingError, fitting_error, fitting_errors, landmark_chamfer, nearest_neighbors
 
 __all__ = [
-    "Intrinsics", "PRESETS", "backproject", "depth_to_points", "position_image", "project",
+    "Intrinsics", "PRESETS", "backproject", "depth_to_points", "position_image", "position_points", "project",
     "read_biwi_calibration", "validate_depth", "CropWindow", "crop_window", "metric_crop", "metric_crop_batch",
     "euler_to_matrix", "euler_to_quaternion", "geodesic_angle_deg", "matrix_to_euler", "matrix_to_quaternion",
     "normalize_quaternion", "quaternion_conjugate", "quaternion_multiply", "quaternion_to_euler",

@@ -23,6 +23,8 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from depthface.errors import DepthfaceError, InputError
+# the old name of geometry's point extraction, still imported by cli/experiments.py (moving out of the CLI)
+from depthface.geometry.camera import position_points as point_clouds  # noqa: F401
 from depthface.models.normalize import network_input  # noqa: F401  (re-exported for the trainers)
 
 CHECKPOINT = "checkpoint.pt"
@@ -216,18 +218,6 @@ def state_dict_of(module: torch.nn.Module) -> dict[str, Tensor]:
     """The state dict without a DDP wrapper's ``module.`` prefix."""
     m = module.module if hasattr(module, "module") else module
     return m.state_dict()
-
-
-def point_clouds(position: Tensor, max_points: int | None = None) -> list[Tensor]:
-    """Valid points of each position image: ``(B, 3, H, W)`` -> ``B`` tensors ``(M_b, 3)`` (mm)."""
-    pts = position.permute(0, 2, 3, 1).reshape(position.shape[0], -1, 3)
-    out = []
-    for p in pts:
-        p = p[p[:, 2] > 0]
-        if max_points is not None and len(p) > max_points:
-            p = p[:: -(-len(p) // max_points)]
-        out.append(p)
-    return out
 
 
 def labelled_sources(source: str | Path | list | tuple, limit: int = 0) -> Dataset:

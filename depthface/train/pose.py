@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from depthface.errors import DepthfaceError
 from depthface.facemodel import MorphableModel
+from depthface.geometry.camera import position_points
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.config import NetConfig
 from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamfer, loss_pose_supervised
@@ -26,7 +27,7 @@ from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
 from depthface.train.augment import augment_batch
 from depthface.train.common import (EpochSampler, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
-                                    point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
+                                    save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
 
 
@@ -185,7 +186,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                 loss = supervised(q, t, q_true, t_true)
                 valid = torch.ones(())
             else:
-                clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
+                clouds = position_points(batch["position"].to(device), cfg.max_cloud_points)
                 t_abs = t + batch["crop_centre"].to(device).float()
                 lm = posed_landmarks(q, t_abs, reference)
                 mask = visible_landmarks(q, t_abs, reference, normals) if cfg.visible_landmarks_only else None
