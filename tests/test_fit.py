@@ -11,8 +11,7 @@ import torch
 from depthface.errors import InputError
 from depthface.evaluation.shape import shape_errors
 from depthface.facemodel import load_face_model
-from depthface.facemodel.fit import (FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region,
-                                     vertex_normals)
+from depthface.facemodel.fit import FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region
 from depthface.geometry.camera import depth_to_points
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.synth.profiles import get_profile
@@ -72,14 +71,6 @@ def test_solve_box_matches_brute_force_over_active_sets():
             if np.all(y >= lo - 1e-12) and np.all(y <= hi + 1e-12):
                 best = min(best, 0.5 * y @ H @ y - g @ y)
         assert 0.5 * x @ H @ x - g @ x == pytest.approx(best, abs=1e-9)
-
-
-def test_vertex_normals_of_a_tetrahedron_point_outward():
-    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    tri = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])  # counter-clockwise seen from outside
-    n = vertex_normals(v, tri)
-    assert np.allclose(np.linalg.norm(n, axis=1), 1.0)
-    assert np.all(((v - v.mean(0)) * n).sum(1) > 0)
 
 
 def test_region_is_an_even_subsample_of_the_face_area_with_the_narrow_face_as_core(model, region):

@@ -44,54 +44,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial import cKDTree
 
 from depthface.errors import InputError
 from depthface.facemodel.model import MorphableModel
+from depthface.geometry.normals import vertex_normals
 
 __all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
-           "coefficients_from_vertices", "position_normals", "vertex_normals"]
+           "coefficients_from_vertices"]
 
 #: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
 FIT_MODES: tuple[str, ...] = ("pose", "pose+shape")
-
-
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals of a mesh. ``(V, 3), (T, 3) -> (V, 3)`` (zero for unused vertices).
-
-    Triangles counter-clockwise seen from outside give outward normals (the face model's convention).
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    tri = np.asarray(triangles, dtype=np.int64)
-    fn = np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, tri[:, k], fn)
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
-    return np.where(norm > 0, n / np.maximum(norm, 1e-12), 0.0)
-
-
-def position_normals(position: np.ndarray) -> np.ndarray:
-    """Unit normals of a position image ``(3, H, W)`` (mm) by central differences -> ``(H, W, 3)``;
-    oriented toward the camera; zero where a neighbour is invalid."""
-    p = np.moveaxis(np.asarray(position), 0, -1).astype(np.float64)
-    valid = p[..., 2] > 0
-    dx = np.zeros_like(p)
-    dy = np.zeros_like(p)
-    dx[:, 1:-1] = p[:, 2:] - p[:, :-2]
-    dy[1:-1] = p[2:] - p[:-2]
-    ok = valid.copy()
-    ok[:, 1:-1] &= valid[:, 2:] & valid[:, :-2]
-    ok[1:-1] &= valid[2:] & valid[:-2]
-    ok[[0, -1], :] = False
-    ok[:, [0, -1]] = False
-    n = np.cross(dx, dy)
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    n = np.where((norm > 0) & ok[..., None], n / np.maximum(norm, 1e-12), 0.0)
-    flip = (n * p).sum(-1) > 0  # make normals face the camera at the origin
-    n[flip] *= -1
-    return n
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +138,7 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
     idx = model.region_indices(region).cpu().numpy()
     mean_full = model.mean.detach().cpu().double().numpy()
     sub = idx[_even_subsample(mean_full[idx], n_points)]
-    normals = vertex_normals(mean_full, model.triangles.cpu().numpy())[sub]
+    normals = vertex_normals(torch.from_numpy(mean_full), model.triangles.cpu()).numpy()[sub]
     basis = np.concatenate((model.identity_basis.detach().cpu().double().numpy()[sub],
                             model.expression_basis.detach().cpu().double().numpy()[sub]), axis=-1)
     V = model.num_vertices

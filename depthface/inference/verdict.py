@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthface.geometry.camera import Intrinsics
+from depthface.geometry.normals import vertex_normals
 
 #: a template point "fits" when the measured depth on its ray is this close (mm)
 INLIER_MM = 10.0
@@ -60,9 +61,9 @@ class FaceTemplate:
     def from_face_model(cls, model, max_points: int = 700) -> "FaceTemplate":
         """The vertices of ``model.narrow_face`` between brows and chin (from its 68 landmarks), thinned
         to about ``max_points``."""
-        mean = model.mean.double().cpu().numpy()
-        tris = model.triangles.cpu().numpy()
-        normals = vertex_normals(mean, tris)
+        mean64 = model.mean.detach().double().cpu()
+        normals = vertex_normals(mean64, model.triangles.cpu()).numpy()
+        mean = mean64.numpy()
         ids = model.narrow_face.cpu().numpy()
         lm = mean[model.landmarks68.cpu().numpy()]
         p = mean[ids]
@@ -74,16 +75,6 @@ class FaceTemplate:
         if np.median(n[:, 2]) > 0:  # the head frame's z points into the skull: the face's normals have z < 0
             n = -n
         return cls(mean[ids], n)
-
-
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals ``(V, 3)`` of a triangle mesh ``(V, 3)``, ``(T, 3)``."""
-    v = vertices[triangles]
-    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    n = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(n, triangles[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)

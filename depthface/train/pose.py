@@ -20,6 +20,7 @@ from tqdm import tqdm
 from depthface.errors import DepthfaceError
 from depthface.facemodel import MorphableModel
 from depthface.geometry.camera import position_points
+from depthface.geometry.normals import vertex_normals
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.config import NetConfig
 from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamfer, loss_pose_supervised
@@ -85,11 +86,7 @@ def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -
 
 def landmark_normals(model: MorphableModel) -> torch.Tensor:
     """Outward unit normals ``(68, 3)`` of the mean face at its landmarks (head frame)."""
-    v = model.mean.double()
-    f = model.triangles.long()
-    fn = torch.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]], dim=-1)
-    vn = torch.zeros_like(v).index_add_(0, f.reshape(-1), fn.repeat_interleave(3, 0))
-    return torch.nn.functional.normalize(vn[model.landmarks68.long()], dim=-1).float()
+    return vertex_normals(model.mean.double(), model.triangles)[model.landmarks68.long()].float()
 
 
 def visible_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
