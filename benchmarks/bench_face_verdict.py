@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_localize import background_frame  # noqa: E402
 
 from depthface.facemodel import load_face_model  # noqa: E402
+from depthface.geometry.rotations import rotvec_to_matrix_np  # noqa: E402
 from depthface.inference.verdict import FaceTemplate, face_verdict  # noqa: E402
 from depthface.synth.profiles import get_profile  # noqa: E402
 from depthface.synth.render import render_depth  # noqa: E402
@@ -51,9 +52,7 @@ def _rotation(rng: np.random.Generator, deg: float) -> np.ndarray:
     """A rotation by ``deg`` degrees about a random axis."""
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
-    a = np.radians(deg)
-    Kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(a) * Kx + (1 - np.cos(a)) * Kx @ Kx
+    return rotvec_to_matrix_np(np.radians(deg) * axis)
 
 
 def _yaw_pitch(yaw: float, pitch: float) -> np.ndarray:

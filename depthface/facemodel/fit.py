@@ -51,6 +51,7 @@ from scipy.spatial import cKDTree
 from depthface.errors import InputError
 from depthface.facemodel.model import MorphableModel
 from depthface.geometry.normals import vertex_normals
+from depthface.geometry.rotations import rotvec_to_matrix_np
 
 __all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
            "coefficients_from_vertices"]
@@ -221,15 +222,6 @@ def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
         return cho_solve(cho_factor(H, check_finite=False), g, check_finite=False)
     except np.linalg.LinAlgError:
         return np.linalg.solve(H, g)
-
-
-def _rodrigues(w: np.ndarray) -> np.ndarray:
-    """Axis-angle ``(3,)`` (rad) -> rotation matrix ``(3, 3)``."""
-    theta = float(np.linalg.norm(w))
-    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
-    if theta < 1e-12:
-        return np.eye(3) + k
-    return np.eye(3) + np.sin(theta) / theta * k + (1.0 - np.cos(theta)) / theta**2 * (k @ k)
 
 
 _OPENBLAS_THREAD_FUNCTIONS = (("openblas_set_num_threads", "openblas_get_num_threads"),
@@ -470,7 +462,7 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
                     c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
             else:
                 x = np.linalg.solve(H, g)
-            R = _rodrigues(x[:3]) @ R
+            R = rotvec_to_matrix_np(x[:3]) @ R
             t = t + x[3:6]
             it += 1
             if not joint and np.linalg.norm(x[:3]) < 2e-5 and np.linalg.norm(x[3:6]) < 2e-3 and frac >= 0.5:

@@ -29,6 +29,7 @@ from depthface.geometry.rotations import (
     quaternion_to_matrix,
     random_quaternion,
     random_rotation,
+    rotvec_to_matrix_np,
 )
 from depthface.geometry.alignment import apply_similarity, umeyama
 from depthface.geometry.normals import position_normals, vertex_normals
@@ -39,7 +40,7 @@ __all__ = [
     "read_biwi_calibration", "validate_depth", "CropWindow", "crop_window", "metric_crop", "metric_crop_batch",
     "euler_to_matrix", "euler_to_quaternion", "geodesic_angle_deg", "matrix_to_euler", "matrix_to_quaternion",
     "normalize_quaternion", "quaternion_conjugate", "quaternion_multiply", "quaternion_to_euler",
-    "quaternion_to_matrix", "random_quaternion", "random_rotation",
+    "quaternion_to_matrix", "random_quaternion", "random_rotation", "rotvec_to_matrix_np",
     "apply_similarity", "umeyama", "position_normals", "vertex_normals",
     "FittingError", "fitting_error", "fitting_errors", "landmark_chamfer", "nearest_neighbors",
 ]

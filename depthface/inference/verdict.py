@@ -33,6 +33,7 @@ import numpy as np
 
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.normals import vertex_normals
+from depthface.geometry.rotations import rotvec_to_matrix_np
 
 #: a template point "fits" when the measured depth on its ray is this close (mm)
 INLIER_MM = 10.0
@@ -164,15 +165,8 @@ def _refine(depth, k, tpl, R, t, iterations: int):
         J = np.concatenate([np.cross(P, Nq), Nq], 1)  # d r / d(omega, tau) for p -> p + omega x p + tau
         A = (J * w[:, None]).T @ J + 1e-3 * np.eye(6)
         x = np.linalg.solve(A, (J * w[:, None]).T @ r)
-        om, tau = x[:3], x[3:]
-        theta = np.linalg.norm(om)
-        if theta > 1e-12:
-            a = om / theta
-            Kx = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-            dR = np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
-        else:
-            dR = np.eye(3)
-        R, t = dR @ R, dR @ t + tau
+        dR = rotvec_to_matrix_np(x[:3])
+        R, t = dR @ R, dR @ t + x[3:]
     return R, t
 
 
