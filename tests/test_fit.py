@@ -10,7 +10,6 @@ import torch
 
 from depthface.errors import InputError
 from depthface.evaluation.shape import shape_errors
-from depthface.facemodel import load_face_model
 from depthface.facemodel.fit import FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region
 from depthface.geometry.camera import depth_to_points
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
@@ -18,11 +17,6 @@ from depthface.synth.profiles import get_profile
 from depthface.synth.scenes import SceneSampler
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import render_frame
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ from depthface.data.preprocess import Preprocessed, preprocess
 from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
 from depthface.facemodel.fit import REFINE_MODES, prepare_fit_region, refine_prediction
-from depthface.geometry.camera import Intrinsics, depth_to_points, validate_depth
+from depthface.geometry.camera import Intrinsics, depth_to_points
 from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion, quaternion_to_matrix
 from depthface.inference.verdict import FaceTemplate, face_verdict
 from depthface.models.normalize import normalize_position
