@@ -29,7 +29,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,6 +36,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _common import write_report  # noqa: E402  (this folder is on sys.path)
 from depthface.data.preprocess import preprocess  # noqa: E402
 from depthface.evaluation.shape import shape_errors  # noqa: E402
 from depthface.facemodel import load_face_model  # noqa: E402
@@ -114,12 +114,9 @@ def main() -> None:
     print("\n".join(lines))
     print(f"start: 8 deg / 15 mm off the truth, the mean face; mean face RMS {rows[0]['mean_face_rms_mm']:.2f} mm; "
           f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"frames_per_row": args.frames, "seed": args.seed, "rows": rows,
-                                    "load_average": load, "cpu_count": os.cpu_count(),
-                                    "machine": platform.processor() or platform.machine(),
-                                    "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames}"},
-                                   indent=1) + "\n")
+    write_report(args.out, {"frames_per_row": args.frames, "seed": args.seed, "rows": rows, "load_average": load,
+                            "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+                            "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames}"})
 
 
 if __name__ == "__main__":
