@@ -26,10 +26,8 @@ Run: ``.venv/bin/python benchmarks/bench_end_to_end.py --out benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _common import StageLog, command_line, machine_info, write_report  # (this folder is on sys.path)
 
 STAGES = ("read", "validate", "localise", "crop", "normalise", "pose", "refine-crop", "pose-2", "shape", "mesh")
 
@@ -220,18 +220,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from bench_inference import machine_info  # noqa: E402  (the benchmarks folder is on sys.path)
 
     from depthface.geometry.camera import Intrinsics
     from depthface.models.export import cpu_count
 
     cores = args.threads or cpu_count()
     torch.set_num_threads(cores)
-    t_start = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"  [{time.perf_counter() - t_start:5.0f} s] {msg}", file=sys.stderr, flush=True)
-
+    log = StageLog()
     machine = machine_info(cpu_count())
     machine["threads"] = cores
     machine["nice"] = os.nice(0)
@@ -250,13 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                                            tmp / "out" if args.outputs else None))
                     log(f"{preset} {backend} batch {batch}: {rows[-1].frames_per_s} frames/s")
     machine["load_after"] = round(os.getloadavg()[0], 2)
-    machine["total_s"] = round(time.perf_counter() - t_start, 1)
+    machine["total_s"] = round(log.elapsed(), 1)
     print(format_table(rows, machine))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine,
-              "stages": list(STAGES), "rows": [asdict(r) for r in rows]}
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, {"command": command_line(), "machine": machine, "stages": list(STAGES),
+                            "rows": [asdict(r) for r in rows]})
     return 0
 
 

@@ -24,8 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,14 +32,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import python_and_processor, write_report  # noqa: E402
 from bench_localize import background_frame  # noqa: E402
 
 from depthface.facemodel import load_face_model  # noqa: E402
+from depthface.geometry.rotations import rotvec_to_matrix_np  # noqa: E402
 from depthface.inference.verdict import FaceTemplate, face_verdict  # noqa: E402
 from depthface.synth.profiles import get_profile  # noqa: E402
 from depthface.synth.render import render_depth  # noqa: E402
 from depthface.synth.scenes import SceneSampler  # noqa: E402
-from depthface.synth.sensor import SensorProfile, _superellipsoid, simulate_kinect  # noqa: E402
+from depthface.synth.context import _superellipsoid  # noqa: E402
+from depthface.synth.sensor import SensorProfile, simulate_kinect  # noqa: E402
 from depthface.synth.storage import STREAM_SENSOR  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "face_verdict.json"
@@ -51,9 +52,7 @@ def _rotation(rng: np.random.Generator, deg: float) -> np.ndarray:
     """A rotation by ``deg`` degrees about a random axis."""
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
-    a = np.radians(deg)
-    Kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(a) * Kx + (1 - np.cos(a)) * Kx @ Kx
+    return rotvec_to_matrix_np(np.radians(deg) * axis)
 
 
 def _yaw_pitch(yaw: float, pitch: float) -> np.ndarray:
@@ -163,11 +162,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({fp} of {neg} faceless frames judged a face)")
     result = {"command": "python benchmarks/bench_face_verdict.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "seed": args.seed, "rows": table, "summary": summary,
-              "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-              "wall_time_s": round(time.perf_counter() - t_start, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+              "machine": python_and_processor(), "wall_time_s": round(time.perf_counter() - t_start, 1)}
+    write_report(args.out, result)
     return 0
 
 

@@ -29,7 +29,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,11 +36,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _common import write_report  # noqa: E402  (this folder is on sys.path)
 from depthface.data.preprocess import preprocess  # noqa: E402
 from depthface.evaluation.shape import shape_errors  # noqa: E402
 from depthface.facemodel import load_face_model  # noqa: E402
-from depthface.facemodel.fit import fit_frame, position_cloud, prepare_fit_region  # noqa: E402
-from depthface.geometry.camera import depth_to_points  # noqa: E402
+from depthface.facemodel.fit import fit_frame, prepare_fit_region  # noqa: E402
+from depthface.geometry.camera import depth_to_points, position_points  # noqa: E402
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg  # noqa: E402
 from depthface.synth.profiles import get_profile  # noqa: E402
 from depthface.synth.scenes import SceneSampler  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
             frame, scene, _ = render_frame(sampler, sensor, args.seed, index, full=True)
             k = sampler.profile.intrinsics
             full = depth_to_points(torch.from_numpy(frame.astype(np.float32)), k).double().numpy()
-            crop = position_cloud(preprocess(frame, k, scene.crop_centre).position.numpy())
+            crop = position_points(preprocess(frame, k, scene.crop_centre).position[None])[0].double().numpy()
             true = m64.vertices(torch.from_numpy(scene.identity)[None], torch.from_numpy(scene.expression)[None])
             axis = rng.normal(size=3)
             dR = euler_to_matrix(torch.from_numpy(8.0 * axis / np.linalg.norm(axis))).numpy()
@@ -114,12 +114,9 @@ def main() -> None:
     print("\n".join(lines))
     print(f"start: 8 deg / 15 mm off the truth, the mean face; mean face RMS {rows[0]['mean_face_rms_mm']:.2f} mm; "
           f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"frames_per_row": args.frames, "seed": args.seed, "rows": rows,
-                                    "load_average": load, "cpu_count": os.cpu_count(),
-                                    "machine": platform.processor() or platform.machine(),
-                                    "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames}"},
-                                   indent=1) + "\n")
+    write_report(args.out, {"frames_per_row": args.frames, "seed": args.seed, "rows": rows, "load_average": load,
+                            "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+                            "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames}"})
 
 
 if __name__ == "__main__":

@@ -34,11 +34,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,6 +46,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from _common import StageLog, command_line, machine_info, write_report  # (this folder is on sys.path)
 from depthface.models.config import NetConfig
 from depthface.models.networks import DAPoseNet, DASHapeNet, FeatureExtractor
 
@@ -399,22 +397,6 @@ def format_best(best: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine_info(cores: int) -> dict:
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": cores, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "load_before": round(os.getloadavg()[0], 2)}
-
-
 # ----------------------------------------------------------------------------------------- main
 
 
@@ -468,11 +450,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = args.threads or cpu_count()
     torch.set_num_threads(cores)
-    t_start = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"  [{time.perf_counter() - t_start:5.0f} s] {msg}", file=sys.stderr, flush=True)
-
+    log = StageLog()
     machine = machine_info(cores)
     machine["sgemm_gflops_before"] = sgemm_gflops()
     face = load_face_model()
@@ -484,16 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_training(args, flops, face, log)
     machine["sgemm_gflops_after"] = sgemm_gflops()
     machine["load_after"] = round(os.getloadavg()[0], 2)
-    machine["total_s"] = round(time.perf_counter() - t_start, 1)
+    machine["total_s"] = round(log.elapsed(), 1)
     best = best_rows(rows)
     print(format_table(rows, flops, machine))
     print(format_best(best))
     print(f"total {machine['total_s']} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine,
-              "flops_per_frame": flops, "rows": [asdict(r) for r in rows], "best": best}
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, {"command": command_line(), "machine": machine, "flops_per_frame": flops,
+                            "rows": [asdict(r) for r in rows], "best": best})
     return 0
 
 

@@ -26,8 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import python_and_processor, write_report  # (this folder is on sys.path)
 from depthface.data.biwi import BiwiDataset
 from depthface.data.export import ExportFrame, export_frames
 from depthface.data.localize import LocalizerConfig, localize_head
@@ -206,12 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/bench_localize.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "profile": "syndata2", "sensor": "kinect_v1 (full frame)", "seed": args.seed,
         "localizer_config": asdict(cfg), "rows": rows,
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-        "wall_time_s": round(time.perf_counter() - t0, 1),
+        "machine": python_and_processor(), "wall_time_s": round(time.perf_counter() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, result)
     return 0
 
 

@@ -24,7 +24,6 @@ Run: ``.venv/bin/python benchmarks/bench_tracking.py --pose runs/pose --out benc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from _common import command_line, machine_info, write_report  # (this folder is on sys.path)
 
 CONFIGS = {
     "per-frame": {"track": False},
@@ -158,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking.json"))
     args = ap.parse_args(argv)
-    from bench_inference import machine_info  # noqa: E402  (the benchmarks folder is on sys.path)
 
     from depthface.geometry.camera import Intrinsics
     from depthface.inference import Reconstructor
@@ -190,10 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(video_row(rec, heads, k, Path(tmp)))
     machine["load_after"] = round(os.getloadavg()[0], 2)
     print(format_table(rows, machine))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine,
-                                    "rows": rows}, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, {"command": command_line(), "machine": machine, "rows": rows})
     return 0
 
 

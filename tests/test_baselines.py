@@ -9,7 +9,6 @@ import torch
 
 from depthface.evaluation.baselines import fit_3dmm, icp_pose
 from depthface.evaluation.shape import shape_errors
-from depthface.facemodel import load_face_model
 from depthface.facemodel.fit import prepare_fit_region
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.synth.profiles import get_profile
@@ -19,8 +18,7 @@ from depthface.data.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")
-def sample():
-    model = load_face_model()
+def sample(model):
     sampler = SceneSampler(model, get_profile("syndata1"), 2)
     frame, scene, _ = render_frame(sampler, None, 2, 5)
     prep = preprocess(frame, sampler.profile.intrinsics, scene.crop_centre)

@@ -13,6 +13,7 @@ from depthface.geometry.camera import (
     backproject,
     depth_to_points,
     position_image,
+    position_points,
     project,
     read_biwi_calibration,
     validate_depth,
@@ -102,6 +103,35 @@ def test_depth_to_points_row_major_valid_only():
     valid = depth > 0
     assert pts.shape == (valid.sum(), 3)
     np.testing.assert_allclose(pts.numpy(), _pos(depth, K)[valid])
+
+
+def test_depth_to_points_of_a_fronto_parallel_plane_at_known_pixels():
+    """Three measured pixels of a plane at z = 800 mm: X = (u - cx) Z / fx, Y = (v - cy) Z / fy, in row-major order."""
+    k = Intrinsics(fx=400.0, fy=500.0, cx=2.0, cy=1.0, width=5, height=4)
+    depth = torch.zeros(4, 5, dtype=F64)
+    for v, u in [(0, 4), (1, 2), (3, 0)]:
+        depth[v, u] = 800.0
+    expected = [[(4 - 2) * 2.0, (0 - 1) * 1.6, 800.0], [0.0, 0.0, 800.0], [(0 - 2) * 2.0, (3 - 1) * 1.6, 800.0]]
+    torch.testing.assert_close(depth_to_points(depth, k), torch.tensor(expected, dtype=F64), rtol=0, atol=1e-12)
+    # a crop of the same frame with the crop's intrinsics gives the same points
+    torch.testing.assert_close(depth_to_points(depth[1:, 2:], k.scaled(1.0, 1.0, 2, 1)),
+                               torch.tensor(expected[1:2], dtype=F64), rtol=0, atol=1e-12)
+
+
+def test_position_points_batched_thinned_and_checked():
+    depth = torch.zeros(2, 1, 3, 4, dtype=F64)
+    depth[0, 0, 1, :] = 1000.0  # 4 points in image 0, none in image 1
+    pos = position_image(depth, K)
+    full, empty = position_points(pos)
+    assert full.shape == (4, 3) and empty.shape == (0, 3)
+    np.testing.assert_allclose(full[:, 0].numpy(), (np.arange(4) - K.cx) / K.fx * 1000.0)
+    np.testing.assert_allclose(full[:, 1].numpy(), (1 - K.cy) / K.fy * 1000.0)
+    thin = position_points(pos, max_points=3)[0]  # every ceil(4 / 3) = 2nd point
+    torch.testing.assert_close(thin, full[::2])
+    assert torch.equal(position_points(pos, max_points=4)[0], full)
+    for bad in (pos[0], pos[:, :2]):
+        with pytest.raises(InputError, match="position"):
+            position_points(bad)
 
 
 # ------------------------------------------------------------------- project / backproject

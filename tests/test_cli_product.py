@@ -12,8 +12,6 @@ from depthface import __version__
 from depthface.cli.main import app
 from depthface.data.biwi import write_biwi_depth_calibration, write_biwi_pose
 from depthface.data.biwi_depth import write_biwi_depth
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet
 from depthface.train.common import choose_preset, save_checkpoint
 
 
@@ -73,13 +71,9 @@ def test_data_inspect_writes_next_to_the_input_not_the_working_folder(tmp_path, 
     assert r.exit_code == 0 and (tmp_path / "o" / "mybiwi_poses.png").exists(), r.output
 
 
-def test_eval_pose_accepts_pose_like_predict(tmp_path):
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(),
-                                        "model": DAPoseNet(cfg).state_dict()})
+def test_eval_pose_accepts_pose_like_predict(tmp_path, tiny_runs):
     root = _biwi(tmp_path / "biwi")
-    r = CliRunner().invoke(app, ["eval", "pose", "--pose", str(tmp_path / "pose"), "--biwi", str(root), "--split",
+    r = CliRunner().invoke(app, ["eval", "pose", "--pose", str(tiny_runs[0]), "--biwi", str(root), "--split",
                                  "all", "--gt-crop", "--out", str(tmp_path / "e")])
     assert r.exit_code == 0, r.output
     assert "MAE" in r.output

@@ -8,12 +8,9 @@ import pytest
 import torch
 
 from depthface.errors import InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.inference import Reconstructor
 from depthface.inference.reconstructor import _landmarks_near
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet, DASHapeNet
 from depthface.models.normalize import _normalize_torch, normalize_position
 from depthface.synth.profiles import get_profile
 from depthface.synth.scenes import SceneSampler
@@ -24,16 +21,8 @@ K = Intrinsics.preset("kinect_v1")
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_face_model()
-
-
-@pytest.fixture(scope="module")
-def rec(model):
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    return Reconstructor(DAPoseNet(cfg).eval(), DASHapeNet(cfg.with_vertices(int(model.regressed_vertices.numel()))).eval(),
-                         model, min_face_score=0.0)
+def rec(tiny_runs):
+    return Reconstructor.from_checkpoints(*tiny_runs, min_face_score=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,13 @@ from depthface.synth.export import export_synthetic
 from depthface.cli.main import app
 from depthface.data.biwi import BiwiDataset, write_biwi_frame
 from depthface.errors import DepthfaceError
-from depthface.facemodel import load_face_model
 from depthface.geometry.rotations import euler_to_quaternion, matrix_to_euler, quaternion_to_matrix
 from depthface.inference import Reconstructor
 from depthface.data.splits import open_real_split
 from depthface.evaluation.real_pose import evaluate_real_pose, write_real_pose_csv
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet
 from depthface.synth.profiles import get_profile
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import generate
-from depthface.train.common import save_checkpoint
 
 FIXED_YPR = torch.tensor([10.0, -5.0, 3.0], dtype=torch.float64)
 
@@ -37,11 +33,6 @@ class ConstantPose(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = euler_to_quaternion(FIXED_YPR).float()
         return q.expand(x.shape[0], 4), torch.zeros(x.shape[0], 3)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +83,17 @@ def test_auto_crop_counts_frames_without_a_head_and_unreadable_files(layouts, mo
     assert len(rows) == 6 and sum(r["yaw_err"] == "" for r in rows) == 2
 
 
-def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path):
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict()})
+def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path, tiny_runs):
+    pose = tiny_runs[0]
     runner = CliRunner()
-    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), "--biwi", str(layouts[0]), "--split", "all",
+    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(pose), "--biwi", str(layouts[0]), "--split", "all",
                             "--out", str(tmp_path / "e1")])
     assert r.exit_code == 0, r.output
     assert "automatic head localisation" in r.output and "MAE" in r.output
     m = json.loads((tmp_path / "e1" / "metrics.json").read_text())
     assert m["evaluated"] == 5 and m["frames"] + m["frames_no_head"] + m["frames_unreadable"] == 5
     assert (tmp_path / "e1" / "error_vs_angle.png").exists()
-    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), "--ict3dhp", str(layouts[1]), "--gt-crop",
+    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(pose), "--ict3dhp", str(layouts[1]), "--gt-crop",
                             "--limit", "2", "--out", str(tmp_path / "e2")])
     assert r.exit_code == 0, r.output
     assert "ground truth" in r.output and json.loads((tmp_path / "e2" / "metrics.json").read_text())["evaluated"] == 2
@@ -112,14 +101,14 @@ def test_eval_pose_cli_on_biwi_and_ict(layouts, tmp_path):
                             "--out", str(tmp_path / "imp")])
     assert r.exit_code == 0 and "5 of 5 frames cropped" in r.output, r.output
     syn = str(layouts[0].parent / "syn")
-    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), "--data", syn, "--split", "all",
+    r = runner.invoke(app, ["eval", "pose", "--ckpt", str(pose), "--data", syn, "--split", "all",
                             "--out", str(tmp_path / "e3")])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "e3" / "metrics.json").read_text())["frames"] == 6
     # one-line errors: the exported identities are not Biwi subjects 11/12; two inputs at once; a wrong split
     for args in (["--biwi", str(layouts[0])], ["--biwi", str(layouts[0]), "--ict3dhp", str(layouts[1])],
                  ["--ict3dhp", str(layouts[1]), "--split", "group1"], ["--data", syn, "--gt-crop"]):
-        r = runner.invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), *args])
+        r = runner.invoke(app, ["eval", "pose", "--ckpt", str(pose), *args])
         # `depthface` (cli.main.main) prints a DepthfaceError as one "error: ..." line with exit status 2
         assert isinstance(r.exception, DepthfaceError) and "\n" not in str(r.exception), r.output
 

@@ -14,36 +14,17 @@ from depthface.data.facewarehouse import FACEWAREHOUSE_TO_HEAD_FRAME, write_face
 from depthface.errors import InputError
 from depthface.evaluation.facewarehouse_eval import evaluate_facewarehouse, gt_face_region, read_landmarks9
 from depthface.evaluation.shape_eval import evaluate_shape
-from depthface.facemodel import load_face_model
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet, DASHapeNet
 from depthface.synth.datasets import SourceDataset
 from depthface.synth.profiles import get_profile
 from depthface.synth.storage import generate
-from depthface.train.common import save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_face_model()
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, model):
-    """Untrained tiny networks (the plumbing does not need trained weights) and a tiny clean SynData1 set."""
+def runs(tmp_path_factory, model, tiny_checkpoints):
+    """Untrained tiny networks whose shape network answers the mean face exactly (an untrained network's output
+    is noise), and a tiny clean SynData1 set."""
     root = tmp_path_factory.mktemp("eval_shape")
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    fm = {"name": model.name, "sha256": model.sha256}
-    save_checkpoint(root / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                    "face_model": fm})
-    scfg = cfg.with_vertices(int(model.regressed_vertices.numel()))
-    shape = DASHapeNet(scfg)
-    with torch.no_grad():  # an untrained network's output is noise; make it the mean face exactly
-        for p in shape.parameters():
-            p.zero_()
-    save_checkpoint(root / "shape", {"kind": "shape", "net_config": scfg.to_dict(), "model": shape.state_dict(),
-                                     "face_model": fm})
+    tiny_checkpoints(root, model, mean_shape=True)
     data = generate(root / "data", get_profile("syndata1").scaled(count=4), 11, model, None, progress=False)
     return root, data
 

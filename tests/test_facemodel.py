@@ -20,11 +20,6 @@ from depthface.facemodel import loaders
 from depthface.geometry.conventions import EYE_CORNER_LANDMARKS, HEAD_CENTRE_BEHIND_EYES_MM
 
 
-@pytest.fixture(scope="module")
-def model() -> MorphableModel:
-    return load_face_model()
-
-
 def _one_line_error(excinfo: pytest.ExceptionInfo, name: str) -> str:
     text = str(excinfo.value)
     assert "\n" not in text

@@ -10,20 +10,13 @@ import torch
 
 from depthface.errors import InputError
 from depthface.evaluation.shape import shape_errors
-from depthface.facemodel import load_face_model
-from depthface.facemodel.fit import (FitRegion, _solve_box, coefficients_from_vertices, fit_frame, position_cloud,
-                                     prepare_fit_region, vertex_normals)
+from depthface.facemodel.fit import FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region
 from depthface.geometry.camera import depth_to_points
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.synth.profiles import get_profile
 from depthface.synth.scenes import SceneSampler
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import render_frame
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +65,6 @@ def test_solve_box_matches_brute_force_over_active_sets():
             if np.all(y >= lo - 1e-12) and np.all(y <= hi + 1e-12):
                 best = min(best, 0.5 * y @ H @ y - g @ y)
         assert 0.5 * x @ H @ x - g @ x == pytest.approx(best, abs=1e-9)
-
-
-def test_vertex_normals_of_a_tetrahedron_point_outward():
-    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    tri = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])  # counter-clockwise seen from outside
-    n = vertex_normals(v, tri)
-    assert np.allclose(np.linalg.norm(n, axis=1), 1.0)
-    assert np.all(((v - v.mean(0)) * n).sum(1) > 0)
 
 
 def test_region_is_an_even_subsample_of_the_face_area_with_the_narrow_face_as_core(model, region):
@@ -161,14 +146,6 @@ def test_full_fit_is_not_pulled_by_hair_neck_and_background(model, region):
     res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]))
     e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
     assert e["rms_mm"] < 1.8 and _angle(res.R, scene.rotation) < 1.0
-
-
-def test_position_cloud_and_bad_input():
-    pos = np.zeros((3, 4, 5))
-    pos[:, 1, 2] = [1.0, 2.0, 3.0]
-    assert np.array_equal(position_cloud(pos), [[1.0, 2.0, 3.0]])
-    with pytest.raises(InputError, match="position"):
-        position_cloud(np.zeros((4, 4)))
 
 
 def test_fit_rejects_bad_arguments(region):

@@ -8,7 +8,6 @@ import torch
 
 from depthface.errors import DepthfaceError, InputError
 from depthface.evaluation.refine import refine_dataset_predictions
-from depthface.facemodel import load_face_model
 from depthface.facemodel.fit import refine_prediction
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg, matrix_to_quaternion
 from depthface.inference import Reconstructor
@@ -29,11 +28,6 @@ class _FixedPose(torch.nn.Module):
 
     def forward(self, x):  # the crop centre is added by the Reconstructor: answer relative to it
         return self.q[None], (self.t - self.centre)[None]
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +92,24 @@ def test_refine_dataset_predictions_on_stored_crops(tmp_path, model):
     assert R2 is R0 and v2 is None
 
 
-def test_cli_refine_options(tmp_path, model):
+def test_cli_refine_options(tmp_path, model, tiny_runs):
     """`eval pose --data ... --refine pose` and `predict --refine pose+shape` run and say what they did."""
     import json
 
     from typer.testing import CliRunner
 
     from depthface.cli.main import app
-    from depthface.models.config import NetConfig
-    from depthface.models.networks import DAPoseNet
-    from depthface.train.common import save_checkpoint
 
-    cfg = NetConfig.preset("tiny")
-    torch.manual_seed(0)
-    save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                        "face_model": {"name": model.name, "sha256": model.sha256}})
+    pose = tiny_runs[0]
     data = generate(tmp_path / "d", get_profile("syndata1").scaled(count=2), 7, model, None, progress=False)
-    res = CliRunner().invoke(app, ["eval", "pose", "--ckpt", str(tmp_path / "pose"), "--data", str(data), "--split",
+    res = CliRunner().invoke(app, ["eval", "pose", "--ckpt", str(pose), "--data", str(data), "--split",
                                    "all", "--refine", "pose", "--out", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert m["refine"] == "pose" and m["refine_ms_per_frame"] > 0 and m["frames"] == 2
     frame, scene, _ = render_frame(SceneSampler(model, get_profile("syndata1"), 3), None, 3, 0, full=True)
     np.save(tmp_path / "f.npy", frame)
-    res = CliRunner().invoke(app, ["predict", str(tmp_path / "f.npy"), "--pose", str(tmp_path / "pose"), "--out",
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "f.npy"), "--pose", str(pose), "--out",
                                    str(tmp_path / "p"), "--refine", "pose+shape", "--no-overlays", "--no-meshes"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "p" / "poses.csv").exists()

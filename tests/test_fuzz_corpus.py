@@ -21,31 +21,19 @@ import pytest
 import torch
 
 from depthface.errors import DepthfaceError, InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.inference import Reconstructor
 from depthface.inference.run import Camera, frame_intrinsics, run_predict
 from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet, DASHapeNet
-from depthface.train.common import save_checkpoint
+from depthface.models.networks import DAPoseNet
 
 W, H = 160, 120  # small frames: the kinect_v1 preset scaled by 1/4
 K_SMALL = frame_intrinsics(Intrinsics.preset("kinect_v1"), True, W, H)
 
 
 @pytest.fixture(scope="module")
-def rec(tmp_path_factory):
-    model = load_face_model()
-    root = tmp_path_factory.mktemp("fuzz_runs")
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    fm = {"name": model.name, "sha256": model.sha256}
-    save_checkpoint(root / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                    "face_model": fm})
-    scfg = cfg.with_vertices(int(model.regressed_vertices.numel()))
-    save_checkpoint(root / "shape", {"kind": "shape", "net_config": scfg.to_dict(),
-                                     "model": DASHapeNet(scfg).state_dict(), "face_model": fm})
-    return Reconstructor.from_checkpoints(root / "pose", root / "shape")
+def rec(tiny_runs):
+    return Reconstructor.from_checkpoints(*tiny_runs)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from depthface.data.biwi import BiwiDataset
 from depthface.data.export import ExportFrame, export_frames
 from depthface.data.localize import HeadNotFoundError, LocalizerConfig, localize_head, segment_depth, subsample_depth
 from depthface.errors import InputError
-from depthface.facemodel import load_face_model
 from depthface.synth.profiles import get_profile
 from depthface.synth.render import render_depth
 from depthface.synth.scenes import SceneSampler
@@ -24,8 +23,8 @@ N_FRAMES = 20
 
 
 @pytest.fixture(scope="module")
-def sampler() -> SceneSampler:
-    return SceneSampler(load_face_model(), PROFILE, seed=3)
+def sampler(model) -> SceneSampler:
+    return SceneSampler(model, PROFILE, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -77,8 +77,8 @@ def test_eq1_to_eq5_values_and_signs():
 
 
 @pytest.fixture(scope="module")
-def trainer():
-    return ShapeTrainer(ShapeTrainConfig(preset="tiny", lambda1=0.5), load_face_model(), "cpu")
+def trainer(model):
+    return ShapeTrainer(ShapeTrainConfig(preset="tiny", lambda1=0.5), model, "cpu")
 
 
 def batch(model, b=4, seed=0):

@@ -8,53 +8,17 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from depthface.errors import InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.inference import Reconstructor
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet, DASHapeNet
-from depthface.synth.profiles import get_profile
-from depthface.synth.scenes import SceneSampler
-from depthface.synth.sensor import SensorProfile
-from depthface.synth.storage import render_frame
-from depthface.train.common import save_checkpoint
 
 K = Intrinsics.preset("kinect_v1")
 
 
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, model):
-    """Untrained tiny networks saved as checkpoints (predict's plumbing does not need trained weights)."""
-    root = tmp_path_factory.mktemp("runs")
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    fm = {"name": model.name, "sha256": model.sha256}
-    save_checkpoint(root / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                    "face_model": fm})
-    scfg = cfg.with_vertices(int(model.regressed_vertices.numel()))
-    save_checkpoint(root / "shape", {"kind": "shape", "net_config": scfg.to_dict(), "model": DASHapeNet(scfg).state_dict(),
-                                     "face_model": fm})
-    return root / "pose", root / "shape"
-
-
-@pytest.fixture(scope="module")
-def frame(model):
-    sampler = SceneSampler(model, get_profile("syndata2"), 5)
-    depth, scene, _ = render_frame(sampler, SensorProfile.preset("kinect_v1"), 5, 3, full=True)
-    return depth, scene
-
-
-def test_reconstructor_result_fields(runs, model, frame):
-    rec = Reconstructor.from_checkpoints(*runs, face_check=False)  # untrained networks: no face check
-    depth, scene = frame
+def test_reconstructor_result_fields(tiny_runs, model, kinect_face):
+    rec = Reconstructor.from_checkpoints(*tiny_runs, face_check=False)  # untrained networks: no face check
+    depth, scene = kinect_face
     res = rec.predict(depth, K, centre=scene.translation)
     assert res.rotation.shape == (3, 3) and np.allclose(res.rotation @ res.rotation.T, np.eye(3), atol=1e-6)
     assert res.vertices_camera.shape == (model.num_vertices, 3) and res.landmarks2d.shape == (68, 2)
@@ -66,25 +30,25 @@ def test_reconstructor_result_fields(runs, model, frame):
     assert not empty.found and "no head" in empty.reason
 
 
-def test_onnx_backend_matches_torch(tmp_path, runs, frame):
+def test_onnx_backend_matches_torch(tmp_path, tiny_runs, kinect_face):
     from depthface.models.export import export_onnx
     from depthface.train.pose import load_pose_net
     from depthface.train.shape import load_shape_net
 
-    pose_onnx = export_onnx(load_pose_net(runs[0])[0], tmp_path / "pose.onnx", "pose")
-    shape_onnx = export_onnx(load_shape_net(runs[1])[0], tmp_path / "shape.onnx", "shape")
-    depth, scene = frame
-    a = Reconstructor.from_checkpoints(*runs, face_check=False).predict(depth, K, centre=scene.translation)
+    pose_onnx = export_onnx(load_pose_net(tiny_runs[0])[0], tmp_path / "pose.onnx", "pose")
+    shape_onnx = export_onnx(load_shape_net(tiny_runs[1])[0], tmp_path / "shape.onnx", "shape")
+    depth, scene = kinect_face
+    a = Reconstructor.from_checkpoints(*tiny_runs, face_check=False).predict(depth, K, centre=scene.translation)
     b = Reconstructor.from_checkpoints(pose_onnx, shape_onnx, backend="onnx", face_check=False).predict(
         depth, K, centre=scene.translation)
     np.testing.assert_allclose(a.rotation, b.rotation, atol=1e-4)
     np.testing.assert_allclose(a.vertices_camera, b.vertices_camera, atol=1e-2)
 
 
-def test_predict_cli_good_and_bad_inputs(tmp_path, runs, frame):
+def test_predict_cli_good_and_bad_inputs(tmp_path, tiny_runs, kinect_face):
     from depthface.data.frames import write_depth_png16
 
-    depth, _ = frame
+    depth, _ = kinect_face
     inp = tmp_path / "in"
     inp.mkdir()
     write_depth_png16(inp / "a_good.png", depth)
@@ -94,8 +58,8 @@ def test_predict_cli_good_and_bad_inputs(tmp_path, runs, frame):
     np.save(inp / "e_all_zero.npy", np.zeros((480, 640), np.uint16))
     np.save(inp / "f_wall.npy", np.full((480, 640), 2500, np.uint16))
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "depthface.cli.main", "predict", str(inp), "--pose", str(runs[0]),
-                           "--shape", str(runs[1]), "--out", str(out), "--no-face-check"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "depthface.cli.main", "predict", str(inp), "--pose", str(tiny_runs[0]),
+                           "--shape", str(tiny_runs[1]), "--out", str(out), "--no-face-check"], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "6 frame(s)" in proc.stdout and "3 unreadable" in proc.stdout
@@ -112,8 +76,8 @@ def test_predict_cli_good_and_bad_inputs(tmp_path, runs, frame):
     assert (out / "poses.json").exists()
 
 
-def test_predict_cli_missing_checkpoint_is_one_line(tmp_path, frame):
-    np.save(tmp_path / "f.npy", frame[0])
+def test_predict_cli_missing_checkpoint_is_one_line(tmp_path, kinect_face):
+    np.save(tmp_path / "f.npy", kinect_face[0])
     proc = subprocess.run([sys.executable, "-m", "depthface.cli.main", "predict", str(tmp_path / "f.npy"), "--pose",
                            str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

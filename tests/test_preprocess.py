@@ -21,7 +21,6 @@ from depthface.data.inspect import detect_layout, format_summary, inspect_datase
 from depthface.data.localize import HeadNotFoundError, Localization
 from depthface.data.preprocess import preprocess, refine
 from depthface.errors import InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics, project
 from depthface.geometry.crop import crop_indices
 from depthface.synth.profiles import get_profile
@@ -33,11 +32,6 @@ from depthface.synth.storage import STREAM_SENSOR, ChunkedArrays, generate
 PROFILE = get_profile("syndata2")
 K = PROFILE.intrinsics
 SEED = 5
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")

@@ -50,26 +50,15 @@ def test_live_camera_without_a_device(monkeypatch):
     assert isinstance(r.exception, DepthfaceError) and "no RealSense camera" in str(r.exception)
 
 
-def test_track_reads_a_recording(tmp_path):
+def test_track_reads_a_recording(tmp_path, tiny_runs):
     import csv
 
-    import torch
-
     from depthface.cli.main import app
-    from depthface.facemodel import load_face_model
-    from depthface.models.config import NetConfig
-    from depthface.models.networks import DAPoseNet
-    from depthface.train.common import save_checkpoint
 
     k = Intrinsics.preset("realsense_d435")
     wall = np.full((k.height, k.width), 2000, np.uint16)  # 2 m away (1 mm units)
     path = write_recording(tmp_path / "wall.db3", [wall, wall, wall], k, depth_scale=0.001)
-    model = load_face_model()
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                        "face_model": {"name": model.name, "sha256": model.sha256}})
-    r = CliRunner().invoke(app, ["track", str(path), "--pose", str(tmp_path / "pose"), "--out", str(tmp_path / "t")])
+    r = CliRunner().invoke(app, ["track", str(path), "--pose", str(tiny_runs[0]), "--out", str(tmp_path / "t")])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader((tmp_path / "t" / "track.csv").open()))
     assert [row["state"] for row in rows] == ["lost"] * 3 and "no head" in rows[0]["reason"]

@@ -20,48 +20,17 @@ from typer.testing import CliRunner
 
 from depthface.cli.main import app
 from depthface.errors import DepthfaceError, InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.inference import Reconstructor
-from depthface.models.config import NetConfig
-from depthface.models.networks import DAPoseNet, DASHapeNet
+from depthface.models.networks import DAPoseNet
 from depthface.synth.profiles import get_profile
-from depthface.synth.scenes import SceneSampler
-from depthface.synth.sensor import SensorProfile
-from depthface.synth.storage import render_frame
 from depthface.train.common import save_checkpoint
 
 K = Intrinsics.preset("kinect_v1")
 
 
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, model):
-    root = tmp_path_factory.mktemp("rob_runs")
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    fm = {"name": model.name, "sha256": model.sha256}
-    save_checkpoint(root / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                    "face_model": fm})
-    scfg = cfg.with_vertices(int(model.regressed_vertices.numel()))
-    save_checkpoint(root / "shape", {"kind": "shape", "net_config": scfg.to_dict(),
-                                     "model": DASHapeNet(scfg).state_dict(), "face_model": fm})
-    return root / "pose", root / "shape"
-
-
-@pytest.fixture(scope="module")
-def face(model):
-    sampler = SceneSampler(model, get_profile("syndata2"), 5)
-    depth, scene, _ = render_frame(sampler, SensorProfile.preset("kinect_v1"), 5, 3, full=True)
-    return depth, scene
-
-
-def predict_cli(runs, args: list[str]):
-    return CliRunner().invoke(app, ["predict", *args, "--pose", str(runs[0]), "--shape", str(runs[1]),
+def predict_cli(tiny_runs, args: list[str]):
+    return CliRunner().invoke(app, ["predict", *args, "--pose", str(tiny_runs[0]), "--shape", str(tiny_runs[1]),
                                     "--no-overlays", "--no-meshes"])
 
 
@@ -87,12 +56,12 @@ def _npz(members: dict[str, bytes]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bad_folder_run(tmp_path_factory, runs, face):
+def bad_folder_run(tmp_path_factory, tiny_runs, kinect_face):
     """One folder with every bad file of the issue beside good frames, through ``predict``."""
     root = tmp_path_factory.mktemp("bad_folder")
     inp = root / "in"
     inp.mkdir()
-    depth = face[0]
+    depth = kinect_face[0]
     np.save(inp / "good.npy", depth)
     crc = bytearray(_npz({"depth.npy": _npy(depth)}))
     crc[200] ^= 0xFF
@@ -109,7 +78,7 @@ def bad_folder_run(tmp_path_factory, runs, face):
         np.save(inp / name, depth)
     np.save(inp / "metres.npy", depth.astype(np.float32) / 1000)
     out = root / "out"
-    result = CliRunner().invoke(app, ["predict", str(inp), "--pose", str(runs[0]), "--shape", str(runs[1]),
+    result = CliRunner().invoke(app, ["predict", str(inp), "--pose", str(tiny_runs[0]), "--shape", str(tiny_runs[1]),
                                       "--out", str(out), "--no-face-check", "--no-meshes"])
     rows = {r["frame"]: r for r in csv.DictReader((out / "poses.csv").open(encoding="utf-8"))} \
         if (out / "poses.csv").exists() else {}
@@ -182,9 +151,9 @@ def _biwi_folder(root: Path, depth: np.ndarray, cal: bytes | None) -> Path:
 
 
 @pytest.mark.parametrize("cal", [b"\x00\xff\xfe\x80binary" * 10, b"575 0 320\nnot numbers\n"], ids=["binary", "text"])
-def test_bad_depth_cal_costs_only_its_sequence(tmp_path, runs, face, cal):
-    seq = _biwi_folder(tmp_path, face[0], cal)
-    result = predict_cli(runs, [str(seq), "--out", str(tmp_path / "out")])
+def test_bad_depth_cal_costs_only_its_sequence(tmp_path, tiny_runs, kinect_face, cal):
+    seq = _biwi_folder(tmp_path, kinect_face[0], cal)
+    result = predict_cli(tiny_runs, [str(seq), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     rows = {r["frame"]: r for r in csv.DictReader((tmp_path / "out" / "poses.csv").open())}
     assert rows["01/frame_00001_depth.bin"]["status"] in ("face", "no face")
@@ -192,10 +161,10 @@ def test_bad_depth_cal_costs_only_its_sequence(tmp_path, runs, face, cal):
     assert bad["status"] == "unreadable" and "depth.cal" in bad["reason"]
 
 
-def test_binary_depth_cal_in_data_inspect_and_verify(tmp_path, face):
+def test_binary_depth_cal_in_data_inspect_and_verify(tmp_path, kinect_face):
     from depthface.data.inspect import inspect_dataset, verify_real
 
-    _biwi_folder(tmp_path, face[0], b"\x00\xff\xfe\x80binary" * 10)
+    _biwi_folder(tmp_path, kinect_face[0], b"\x00\xff\xfe\x80binary" * 10)
     from depthface.data.biwi import write_biwi_pose
 
     for s in ("01", "02"):
@@ -205,7 +174,7 @@ def test_binary_depth_cal_in_data_inspect_and_verify(tmp_path, face):
     assert len(problems) == 1 and "depth.cal" in problems[0] and "not a text file" in problems[0]
 
 
-def test_faceless_scenes_get_no_face_and_no_pose(tmp_path, runs):
+def test_faceless_scenes_get_no_face_and_no_pose(tmp_path, tiny_runs):
     """Head-sized sphere and ellipsoid (also on a torso) and a noise patch at 2 m: no face, no pose."""
     import sys
 
@@ -221,19 +190,19 @@ def test_faceless_scenes_get_no_face_and_no_pose(tmp_path, runs):
         np.save(inp / f"torso_{i}.npy", ellipsoid_scene(rng, torso=True, background=None))
         np.save(inp / f"noise_{i}.npy", noise_blob(rng))
     k = K_SMALL
-    result = predict_cli(runs, [str(inp), "--out", str(tmp_path / "out"), "--intrinsics", f"{k.fx},{k.fy},{k.cx},{k.cy}"])
+    result = predict_cli(tiny_runs, [str(inp), "--out", str(tmp_path / "out"), "--intrinsics", f"{k.fx},{k.fy},{k.cx},{k.cy}"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "out" / "poses.csv").open()))
     assert len(rows) == 12
     assert all(r["status"] == "no face" and r["yaw_deg"] == "" and r["qw"] == "" for r in rows), rows
 
 
-def test_face_verdict_on_known_inputs(model, face):
+def test_face_verdict_on_known_inputs(model, kinect_face):
     """The geometric check itself: a rendered face at its true pose is a face; a sphere is not."""
     from depthface.inference.verdict import FaceTemplate, face_verdict
 
     tpl = FaceTemplate.from_face_model(model)
-    depth, scene = face
+    depth, scene = kinect_face
     v = face_verdict(depth.astype(np.float32), K, tpl, scene.rotation, scene.translation)
     assert v.face and v.relief > 0.4, v
     u, w = np.meshgrid(np.arange(640), np.arange(480))
@@ -257,20 +226,20 @@ def test_checkpoint_without_net_config_or_a_list(tmp_path, obj):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 @pytest.mark.parametrize("device", ["cuda", "cuda:7"])
-def test_predict_device_cuda_without_cuda(tmp_path, runs, face, device):
-    np.save(tmp_path / "f.npy", face[0])
-    result = predict_cli(runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o"), "--device", device])
+def test_predict_device_cuda_without_cuda(tmp_path, tiny_runs, kinect_face, device):
+    np.save(tmp_path / "f.npy", kinect_face[0])
+    result = predict_cli(tiny_runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o"), "--device", device])
     assert "CUDA is not available" in one_line_error(result)
 
 
-def test_out_naming_an_existing_file(tmp_path, runs, face):
-    np.save(tmp_path / "f.npy", face[0])
+def test_out_naming_an_existing_file(tmp_path, tiny_runs, kinect_face):
+    np.save(tmp_path / "f.npy", kinect_face[0])
     (tmp_path / "o").write_text("x")
-    assert "not a folder" in one_line_error(predict_cli(runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o")]))
+    assert "not a folder" in one_line_error(predict_cli(tiny_runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o")]))
 
 
-def test_onnx_model_without_backend_onnx(tmp_path, face):
-    np.save(tmp_path / "f.npy", face[0])
+def test_onnx_model_without_backend_onnx(tmp_path, kinect_face):
+    np.save(tmp_path / "f.npy", kinect_face[0])
     (tmp_path / "pose.onnx").write_bytes(b"\x08\x07\x12\x07pytorch\x1a\x032.0")
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "f.npy"), "--pose", str(tmp_path / "pose.onnx"),
                                       "--out", str(tmp_path / "o")])
@@ -303,15 +272,15 @@ def test_fifo_named_png_given_explicitly_does_not_hang(tmp_path):
     assert not t.is_alive() and "FIFO" in outcome[0]
 
 
-def test_special_entries_are_reported_not_skipped_silently(tmp_path, runs, face):
+def test_special_entries_are_reported_not_skipped_silently(tmp_path, tiny_runs, kinect_face):
     inp = tmp_path / "in"
     inp.mkdir()
-    np.save(inp / "good.npy", face[0])
+    np.save(inp / "good.npy", kinect_face[0])
     os.symlink(inp / "loop.npy", inp / "loop.npy")
     os.symlink(inp / "nowhere.npy", inp / "dangling.npy")
     os.mkfifo(inp / "fifo.png")
     (inp / "folder.png").mkdir()
-    result = predict_cli(runs, [str(inp), "--out", str(tmp_path / "out")])
+    result = predict_cli(tiny_runs, [str(inp), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     rows = {r["frame"]: r for r in csv.DictReader((tmp_path / "out" / "poses.csv").open())}
     assert "link loop" in rows["loop.npy"]["reason"] and "dangling" in rows["dangling.npy"]["reason"]
@@ -319,9 +288,9 @@ def test_special_entries_are_reported_not_skipped_silently(tmp_path, runs, face)
 
 
 @pytest.mark.parametrize("call", ["ragged", "grad", "fy0", "cy_nan", "dict_k", "string"])
-def test_api_raises_input_error_naming_the_argument(runs, face, call):
-    rec = Reconstructor.from_checkpoints(*runs)
-    depth = face[0].astype(np.float32)
+def test_api_raises_input_error_naming_the_argument(tiny_runs, kinect_face, call):
+    rec = Reconstructor.from_checkpoints(*tiny_runs)
+    depth = kinect_face[0].astype(np.float32)
     with pytest.raises(InputError) as e:
         if call == "ragged":
             rec.predict([[1.0, 2.0], [3.0]], K)
@@ -338,15 +307,15 @@ def test_api_raises_input_error_naming_the_argument(runs, face, call):
     assert ("depth" in str(e.value) or "intrinsics" in str(e.value)) and "\n" not in str(e.value)
 
 
-def test_api_accepts_a_tensor_with_grad(runs, face):
-    rec = Reconstructor.from_checkpoints(*runs, face_check=False)
-    res = rec.predict(torch.from_numpy(face[0].astype(np.float32)).requires_grad_(), K, centre=face[1].translation)
+def test_api_accepts_a_tensor_with_grad(tiny_runs, kinect_face):
+    rec = Reconstructor.from_checkpoints(*tiny_runs, face_check=False)
+    res = rec.predict(torch.from_numpy(kinect_face[0].astype(np.float32)).requires_grad_(), K, centre=kinect_face[1].translation)
     assert res.rotation is not None
 
 
-def test_intrinsics_inf_on_the_command_line(tmp_path, runs, face):
-    np.save(tmp_path / "f.npy", face[0])
-    result = predict_cli(runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o"), "--intrinsics", "inf,inf,320,240"])
+def test_intrinsics_inf_on_the_command_line(tmp_path, tiny_runs, kinect_face):
+    np.save(tmp_path / "f.npy", kinect_face[0])
+    result = predict_cli(tiny_runs, [str(tmp_path / "f.npy"), "--out", str(tmp_path / "o"), "--intrinsics", "inf,inf,320,240"])
     assert "finite" in one_line_error(result)
 
 
@@ -362,11 +331,11 @@ def test_synthetic_verify_decodes_full_frames(tmp_path, model):
     assert len(problems) == 1 and "000001.npy" in problems[0] and "unreadable" in problems[0]
 
 
-def test_verify_decodes_a_truncated_biwi_bin(tmp_path, face):
+def test_verify_decodes_a_truncated_biwi_bin(tmp_path, kinect_face):
     from depthface.data.biwi import write_biwi_pose
     from depthface.data.inspect import verify_real
 
-    seq = _biwi_folder(tmp_path, face[0], None)
+    seq = _biwi_folder(tmp_path, kinect_face[0], None)
     for s in ("01", "02"):
         write_biwi_pose(seq / s / "frame_00001_pose.txt", np.eye(3), np.array([0, 0, 900.0]))
     assert verify_real(tmp_path) == []
@@ -387,12 +356,12 @@ def test_loss_form_strings_are_validated():
         loss_d_adv_t(logit + 1, "Text")
 
 
-def test_shape_checkpoint_face_model_hash_is_checked(tmp_path, runs, model):
-    ck = torch.load(runs[1] / "checkpoint.pt", weights_only=True)
+def test_shape_checkpoint_face_model_hash_is_checked(tmp_path, tiny_runs, model):
+    ck = torch.load(tiny_runs[1] / "checkpoint.pt", weights_only=True)
     ck["face_model"] = {"name": "other", "sha256": "0" * 64}
     save_checkpoint(tmp_path / "shape", ck)
     with pytest.raises(DepthfaceError, match="another face model"):
-        Reconstructor.from_checkpoints(runs[0], tmp_path / "shape")
+        Reconstructor.from_checkpoints(tiny_runs[0], tmp_path / "shape")
 
 
 def test_preset_of_another_size_is_scaled_or_refused():
@@ -405,17 +374,17 @@ def test_preset_of_another_size_is_scaled_or_refused():
         frame_intrinsics(K, True, 300, 300)
 
 
-def test_every_frame_unreadable_exits_non_zero(tmp_path, runs):
+def test_every_frame_unreadable_exits_non_zero(tmp_path, tiny_runs):
     (tmp_path / "in").mkdir()
     for i in range(3):
         (tmp_path / "in" / f"b{i}.png").write_bytes(b"nope")
-    result = predict_cli(runs, [str(tmp_path / "in"), "--out", str(tmp_path / "out")])
+    result = predict_cli(tiny_runs, [str(tmp_path / "in"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and (tmp_path / "out" / "poses.csv").exists()
 
 
-def test_ctrl_c_keeps_rows_and_says_so(tmp_path, runs, face, monkeypatch):
-    np.save(tmp_path / "a.npy", face[0])
-    np.save(tmp_path / "b.npy", face[0])
+def test_ctrl_c_keeps_rows_and_says_so(tmp_path, tiny_runs, kinect_face, monkeypatch):
+    np.save(tmp_path / "a.npy", kinect_face[0])
+    np.save(tmp_path / "b.npy", kinect_face[0])
 
     def interrupt(self, depth, intrinsics, centre=None, source=None):
         if source == "b.npy":
@@ -424,18 +393,18 @@ def test_ctrl_c_keeps_rows_and_says_so(tmp_path, runs, face, monkeypatch):
 
     original = Reconstructor.predict
     monkeypatch.setattr(Reconstructor, "predict", interrupt)
-    result = predict_cli(runs, [str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--out", str(tmp_path / "out")])
+    result = predict_cli(tiny_runs, [str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 130 and "interrupted" in result.output
     rows = list(csv.DictReader((tmp_path / "out" / "poses.csv").open()))
     assert [r["frame"] for r in rows] == ["a.npy"]
 
 
-def test_predict_on_a_depthface_dataset_skips_label_arrays(tmp_path, runs, model):
+def test_predict_on_a_depthface_dataset_skips_label_arrays(tmp_path, tiny_runs, model):
     from depthface.synth.storage import generate
 
     root = generate(tmp_path / "ds", get_profile("syndata2").scaled(count=2), 1, model, None, chunk_size=2,
                     n_full_frames=1, progress=False)
-    result = predict_cli(runs, [str(root), "--out", str(tmp_path / "out")])
+    result = predict_cli(tiny_runs, [str(root), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "out" / "poses.csv").open()))
     assert [r["frame"] for r in rows] == ["frames/000000.npy"] and rows[0]["status"] != "unreadable"

@@ -242,3 +242,20 @@ def test_rotation_6d_round_trip_and_known_rotation():
     assert torch.allclose(matrix_to_rotation_6d(Rz), torch.tensor([0.0, 1, 0, -1, 0, 0], dtype=torch.float64))
     with pytest.raises(ValueError):
         rotation_6d_to_matrix(torch.zeros(5))
+
+
+def test_numpy_rotvec_matches_roma_and_known_rotations():
+    import roma
+
+    from depthface.errors import DepthfaceError
+    from depthface.geometry.rotations import rotvec_to_matrix_np
+
+    Rz = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])  # 90 deg about z
+    np.testing.assert_allclose(rotvec_to_matrix_np([0.0, 0.0, math.pi / 2]), Rz, atol=1e-15)
+    np.testing.assert_array_equal(rotvec_to_matrix_np(np.zeros(3)), np.eye(3))
+    w = np.random.default_rng(0).normal(size=(4, 5, 3)) * np.array([1.0, 1e-3, 1e-9, 1e-13])[:, None, None]  # to tiny
+    R = rotvec_to_matrix_np(w)
+    assert R.shape == (4, 5, 3, 3)
+    np.testing.assert_allclose(R, roma.rotvec_to_rotmat(torch.from_numpy(w)).numpy(), atol=1e-15, rtol=0)
+    with pytest.raises(DepthfaceError):
+        rotvec_to_matrix_np(np.zeros(4))

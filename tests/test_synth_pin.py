@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from depthface.facemodel import load_face_model
 from depthface.synth.profiles import get_profile
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import generate
@@ -39,11 +38,6 @@ def tree_digest(root: Path) -> str:
             h.update(str(p.relative_to(root)).encode() + b"\0")
             h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 def make(tmp: Path, model, profile: str, sensor: str | None) -> Path:

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from depthface.errors import InputError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics, position_image, project
 from depthface.synth.datasets import SourceDataset, TargetDataset
 from depthface.synth.profiles import get_profile
@@ -20,11 +19,6 @@ from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import ChunkedArrays, generate, merge, verify
 
 N, CHUNK = 24, 8
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from depthface.data.frames import write_depth_png16
 from depthface.errors import DepthfaceError
-from depthface.facemodel import load_face_model
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.rotations import matrix_to_quaternion
 from depthface.inference import Reconstructor
@@ -96,9 +95,8 @@ class FixedPose(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def static(tmp_path_factory):
+def static(tmp_path_factory, model):
     """A static head: the same scene with new sensor noise per frame, then a frame without a head."""
-    model = load_face_model()
     sampler = SceneSampler(model, get_profile("syndata2"), 3)
     frames, scene = [], None
     for seed in range(4):
@@ -145,22 +143,16 @@ def test_track_sequence_writes_csv_and_gif(static, tmp_path):
         track_sequence(rec, [], video=tmp_path / "x.avi")
 
 
-def test_track_cli(static, tmp_path):
+def test_track_cli(static, tmp_path, tiny_runs):
     from depthface.cli.main import app
-    from depthface.models.config import NetConfig
-    from depthface.models.networks import DAPoseNet
-    from depthface.train.common import save_checkpoint
 
-    model, _, _, root, _ = static
-    torch.manual_seed(0)
-    cfg = NetConfig.preset("tiny")
-    save_checkpoint(tmp_path / "pose", {"kind": "pose", "net_config": cfg.to_dict(), "model": DAPoseNet(cfg).state_dict(),
-                                        "face_model": {"name": model.name, "sha256": model.sha256}})
-    r = CliRunner().invoke(app, ["track", str(root), "--pose", str(tmp_path / "pose"), "--out", str(tmp_path / "t"),
+    _, _, _, root, _ = static
+    pose = tiny_runs[0]
+    r = CliRunner().invoke(app, ["track", str(root), "--pose", str(pose), "--out", str(tmp_path / "t"),
                                  "--filter", "constant-velocity"])
     assert r.exit_code == 0, r.output
     assert "8 frame(s)" in r.output and (tmp_path / "t" / "track.csv").exists()
-    r = CliRunner().invoke(app, ["track", "--pose", str(tmp_path / "pose"), "--out", str(tmp_path / "t")])
+    r = CliRunner().invoke(app, ["track", "--pose", str(pose), "--out", str(tmp_path / "t")])
     assert isinstance(r.exception, DepthfaceError) and "\n" not in str(r.exception)
 
 

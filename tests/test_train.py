@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthface.facemodel import load_face_model
 from depthface.synth.profiles import get_profile
 from depthface.synth.sensor import SensorProfile
 from depthface.synth.storage import generate
@@ -20,11 +19,6 @@ from depthface.train.pose import PoseTrainConfig, train_pose
 from depthface.train.shape import ShapeTrainConfig, train_shape
 
 N = 40
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_face_model()
 
 
 @pytest.fixture(scope="module")

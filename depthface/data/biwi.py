@@ -33,6 +33,7 @@ from depthface.data.biwi_depth import read_biwi_depth, write_biwi_depth
 from depthface.data.frames import (
     Frame,
     FrameKey,
+    KeyedFrames,
     check_depth_shape,
     check_rotation,
     check_translation,
@@ -221,7 +222,7 @@ def _scan_sequence(seq_dir: Path) -> list[int]:
     return sorted(frames)
 
 
-class BiwiDataset:
+class BiwiDataset(KeyedFrames):
     """Lazy reader of the Biwi Kinect Head Pose database: ``ds[i]`` reads one :class:`Frame`.
 
     Args:
@@ -272,23 +273,15 @@ class BiwiDataset:
             keys.extend(FrameKey(subject, name, f) for f in frames)
         if not keys:
             raise InputError("no Biwi frames found (expected hpdb/NN/frame_XXXXX_depth.bin)", root)
-        self.keys: list[FrameKey] = keys
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    @property
-    def subjects(self) -> list[str]:
-        """Subject id of every frame (``len(self)`` entries)."""
-        return [k.subject for k in self.keys]
+        self.keys = keys
 
     def paths(self, index: int) -> tuple[Path, Path]:
         """``(depth .bin, pose .txt)`` of frame ``index``."""
-        key = self.keys[normalize_index(index, len(self))]
+        key = self.frame_key(index)
         return biwi_frame_paths(self.hpdb / key.sequence, key.frame_index)
 
     def mask_path(self, index: int) -> Path:
-        key = self.keys[normalize_index(index, len(self))]
+        key = self.frame_key(index)
         return self.masks_root / key.sequence / f"frame_{key.frame_index:05d}_depth_mask.png"
 
     def __getitem__(self, index: int) -> Frame:

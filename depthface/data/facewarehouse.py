@@ -6,8 +6,8 @@ Layout (``root`` holds ``Tester_1`` ... ``Tester_150``)::
     Tester_k/TrainingPose/pose_M.land       74 image landmarks of ``pose_M.png``
     Tester_k/TrainingPose/pose_M_depth.png  depth (16-bit PNG, mm)  -- or pose_M_depth.npy; optional
 
-Meshes: the reader parses ``v`` and ``f`` records itself (vertex order kept exactly; ``vt``/``vn``
-ignored; 1-based and negative OBJ indices), keeps the polygons and splits each into a triangle fan
+Meshes: :func:`depthface.facemodel.obj.read_obj_mesh` (vertex order kept exactly; ``vt``/``vn``
+ignored; 1-based and negative OBJ indices), which keeps the polygons and splits each into a triangle fan
 (a quad ``a b c d`` -> ``a b c``, ``a c d``) for trimesh.
 
 Units and axes: FaceWarehouse does not document a metric unit for its OBJ coordinates, and they are
@@ -46,6 +46,7 @@ import numpy as np
 from depthface.data.frames import normalize_index, read_depth_png16, write_depth_png16
 from depthface.files import file_problem
 from depthface.errors import InputError
+from depthface.facemodel.obj import ObjMesh, read_obj_mesh, triangulate, write_obj_mesh  # noqa: F401  (re-exported)
 from depthface.geometry.camera import Intrinsics, validate_depth
 
 __all__ = [
@@ -66,100 +67,6 @@ FACEWAREHOUSE_NUM_LANDMARKS: int = 74
 
 _TESTER_RE = re.compile(r"^Tester_(\d+)$")
 _POSE_RE = re.compile(r"^pose_(\d+)\.obj$")
-
-
-@dataclass(frozen=True, eq=False)
-class ObjMesh:
-    """A polygon mesh as stored in an OBJ file.
-
-    Attributes:
-        vertices: ``(N, 3)`` float64 positions (file units).
-        polygons: ``(F, k)`` int64 0-based vertex indices when every face has ``k`` vertices (e.g.
-            ``k = 4`` for FaceWarehouse), else a list of ``F`` int64 arrays.
-        faces: ``(T, 3)`` int64 triangles (each polygon fanned).
-    """
-
-    vertices: np.ndarray
-    polygons: np.ndarray | list[np.ndarray]
-    faces: np.ndarray
-
-
-def triangulate(polygons: list[list[int]] | np.ndarray) -> np.ndarray:
-    """Fan-triangulate polygons: ``[a, b, c, d, ...]`` -> ``(a, b, c), (a, c, d), ...``.
-
-    Returns:
-        ``(T, 3)`` int64 triangles.
-    """
-    tris = [(p[0], p[i], p[i + 1]) for p in polygons for i in range(1, len(p) - 1)]
-    return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
-
-
-def read_obj_mesh(path: str | Path) -> ObjMesh:
-    """Read the vertices and faces of a Wavefront OBJ (vertex order preserved; ``vt``/``vn`` ignored).
-
-    Raises:
-        InputError: unreadable file, non-numeric vertex, a face with < 3 vertices or an index out of range.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(errors="strict")
-    except FileNotFoundError:
-        raise InputError("mesh file not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read mesh: {getattr(e, 'strerror', None) or e}", path) from None
-    verts: list[list[float]] = []
-    polys: list[list[int]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        tag = parts[0]
-        if tag == "v":
-            try:
-                xyz = [float(v) for v in parts[1:4]]
-            except ValueError:
-                raise InputError(f"line {lineno}: vertex is not numeric: {line.strip()!r}", path) from None
-            if len(xyz) != 3:
-                raise InputError(f"line {lineno}: vertex needs 3 coordinates: {line.strip()!r}", path)
-            verts.append(xyz)
-        elif tag == "f":
-            try:
-                idx = [int(tok.split("/")[0]) for tok in parts[1:]]
-            except ValueError:
-                raise InputError(f"line {lineno}: face indices are not integers: {line.strip()!r}", path) from None
-            if len(idx) < 3:
-                raise InputError(f"line {lineno}: a face needs at least 3 vertices", path)
-            # OBJ: 1-based; negative = relative to the vertices read so far
-            polys.append([i - 1 if i > 0 else len(verts) + i for i in idx])
-    if not verts:
-        raise InputError("mesh has no vertices", path)
-    vertices = np.asarray(verts, dtype=np.float64)
-    if not np.isfinite(vertices).all():
-        raise InputError("mesh has NaN/inf vertex coordinates", path)
-    n = len(vertices)
-    for p in polys:
-        if min(p) < 0 or max(p) >= n:
-            raise InputError(f"face index out of range (mesh has {n} vertices): {[i + 1 for i in p]}", path)
-    sizes = {len(p) for p in polys}
-    polygons: np.ndarray | list[np.ndarray]
-    if len(sizes) <= 1:
-        polygons = np.asarray(polys, dtype=np.int64).reshape(len(polys), sizes.pop() if sizes else 3)
-    else:
-        polygons = [np.asarray(p, dtype=np.int64) for p in polys]
-    return ObjMesh(vertices, polygons, triangulate(polys))
-
-
-def write_obj_mesh(path: str | Path, vertices: np.ndarray, polygons: np.ndarray | list) -> Path:
-    """Write ``v`` and ``f`` records (0-based polygons written 1-based; 17 significant digits)."""
-    vertices = np.asarray(vertices, dtype=np.float64)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise InputError(f"vertices must be (N, 3), got {vertices.shape}")
-    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in vertices]
-    lines += ["f " + " ".join(str(int(i) + 1) for i in p) for p in polygons]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def read_land(path: str | Path) -> np.ndarray:

@@ -25,7 +25,7 @@ from depthface.geometry.camera import Intrinsics, validate_depth
 from depthface.geometry.rotations import matrix_to_euler, matrix_to_quaternion
 
 __all__ = [
-    "Frame", "FrameKey", "FrameDataset", "check_rotation", "check_translation", "read_depth_png16",
+    "Frame", "FrameKey", "FrameDataset", "KeyedFrames", "check_rotation", "check_translation", "read_depth_png16",
     "write_depth_png16", "depth_to_uint16", "check_depth_shape",
 ]
 
@@ -99,6 +99,25 @@ class FrameDataset(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> Frame: ...
+
+
+class KeyedFrames:
+    """What the real-dataset readers indexed by :class:`FrameKey` share (subclasses set ``self.keys``, one key per
+    frame in dataset order): ``len``, the subjects, and a frame's key without reading the frame."""
+
+    keys: list[FrameKey]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subject id of every frame (``len(self)`` entries)."""
+        return [k.subject for k in self.keys]
+
+    def frame_key(self, index: int) -> FrameKey:
+        """The key of frame ``index`` (negative indices count from the end; out of range: ``IndexError``)."""
+        return self.keys[normalize_index(index, len(self))]
 
 
 def normalize_index(index: int, length: int) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 from depthface.data.frames import (
     Frame,
     FrameKey,
+    KeyedFrames,
     check_depth_shape,
     check_rotation,
     normalize_index,
@@ -191,7 +192,7 @@ def _scan_depth(sequence_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for e in d.iterdir() if (m := _DEPTH_RE.match(e.name)))
 
 
-class ICT3DHPDataset:
+class ICT3DHPDataset(KeyedFrames):
     """Lazy reader of ICT-3DHP: ``ds[i]`` reads one :class:`Frame` (pose converted to depthface's ``R, t``).
 
     Args:
@@ -233,18 +234,11 @@ class ICT3DHPDataset:
         if not keys:
             raise InputError("no ICT-3DHP frames found (expected <seq>/depthAligned/depth%05d.png "
                              "with rows in <seq>/polhemusNorm.csv)", root)
-        self.keys: list[FrameKey] = keys
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    @property
-    def subjects(self) -> list[str]:
-        return [k.subject for k in self.keys]
+        self.keys = keys
 
     def pose(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(R (3, 3), t (3,) mm)`` of frame ``index`` without reading its depth."""
-        key = self.keys[normalize_index(index, len(self))]
+        key = self.frame_key(index)
         row = self.poses[key.sequence][key.frame_index - 1]
         R = check_rotation(ict_euler_to_matrix(row[3:6]), self.root / key.sequence / CSV_NAME)
         return R, row[:3] * self.translation_scale

@@ -9,10 +9,17 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from depthface.facemodel.fit import FitRegion, FitResult, fit_frame, position_cloud, position_normals
+from depthface.facemodel.fit import FitRegion, FitResult, fit_frame
+from depthface.geometry.camera import position_points
 
-__all__ = ["icp_pose", "fit_3dmm", "position_normals"]
+__all__ = ["icp_pose", "fit_3dmm"]
+
+
+def _points(position: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` position image -> ``(N, 3)`` float64 measured points."""
+    return position_points(torch.as_tensor(np.asarray(position))[None])[0].double().numpy()
 
 
 def icp_pose(position: np.ndarray, region: FitRegion, init_t: np.ndarray, init_R: np.ndarray | None = None,
@@ -30,7 +37,7 @@ def icp_pose(position: np.ndarray, region: FitRegion, init_t: np.ndarray, init_R
         ``(R (3, 3), t (3,), rms_mm)``: the pose and the RMS of the last iteration's weighted residuals.
     """
     R0 = np.eye(3) if init_R is None else init_R
-    res = fit_frame(position_cloud(position), region, R0, init_t, mode="pose", rigid_iterations=iterations,
+    res = fit_frame(_points(position), region, R0, init_t, mode="pose", rigid_iterations=iterations,
                     reject_mm=reject_mm)
     return res.R, res.t, res.rms_mm
 
@@ -47,5 +54,5 @@ def fit_3dmm(position: np.ndarray, region: FitRegion, init_R: np.ndarray | None 
     """
     if init_t is None:
         raise ValueError("fit_3dmm needs a start head centre init_t (e.g. the crop centre or icp_pose's)")
-    return fit_frame(position_cloud(position), region, np.eye(3) if init_R is None else init_R, init_t,
+    return fit_frame(_points(position), region, np.eye(3) if init_R is None else init_R, init_t,
                      mode="pose+shape", **kwargs)

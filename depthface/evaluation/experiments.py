@@ -293,7 +293,7 @@ def pose_diagnostics(run: str | Path, model: MorphableModel, frames: int = 300, 
     from dataclasses import replace as dc_replace
 
     from depthface.geometry.rotations import matrix_to_quaternion
-    from depthface.train.common import point_clouds
+    from depthface.geometry.camera import position_points
     from depthface.train.pose import landmark_normals
 
     run = Path(run)
@@ -319,7 +319,7 @@ def pose_diagnostics(run: str | Path, model: MorphableModel, frames: int = 300, 
     # eq. 7 directly, on the full Kinect variant
     b = batches["kinect"]
     pick = np.linspace(0, frames - 1, min(basin_frames, frames)).astype(int)
-    clouds = point_clouds(b["position"][pick], 4000)
+    clouds = position_points(b["position"][pick], 4000)
     reference = model.landmarks(model.mean[None])[0].double()
     normals = landmark_normals(model).double()
     R_true = quaternion_to_matrix(b["quaternion"][pick].double())

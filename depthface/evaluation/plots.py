@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from depthface.geometry.camera import Intrinsics  # noqa: E402
+from depthface.geometry.camera import Intrinsics, position_image  # noqa: E402
+from depthface.geometry.normals import position_normals  # noqa: E402
 from depthface.geometry.rotations import euler_to_matrix  # noqa: E402
 from depthface.inference.pictures import depth_colormap  # noqa: E402
 from depthface.synth.render import render_depth  # noqa: E402
@@ -25,15 +26,13 @@ from depthface.synth.scenes import close_holes  # noqa: E402
 
 def shade_depth(depth: np.ndarray, intrinsics: Intrinsics, light: tuple[float, float, float] = (0.3, -0.4, -1.0)
                 ) -> np.ndarray:
-    """Lambert-shade a depth map through normals of its back-projected points: ``(H, W)`` -> ``(H, W)`` in [0, 1]."""
+    """Lambert-shade a depth map through the normals of its position image
+    (:func:`depthface.geometry.normals.position_normals`): ``(H, W)`` -> ``(H, W)`` in [0, 1]; pixels without
+    a depth are white, measured pixels without a normal (a silhouette, the border) are at the ambient 0.15."""
     d = np.asarray(depth, np.float64)
-    h, w = d.shape
-    u, v = np.meshgrid(np.arange(w), np.arange(h))
-    p = np.stack(((u - intrinsics.cx) / intrinsics.fx * d, (v - intrinsics.cy) / intrinsics.fy * d, d), -1)
-    n = np.cross(np.gradient(p, axis=1), np.gradient(p, axis=0))
-    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
+    n = position_normals(position_image(torch.from_numpy(d)[None, None], intrinsics))[0].permute(1, 2, 0).numpy()
     L = np.asarray(light) / np.linalg.norm(light)
-    shade = np.clip(-(n @ L), 0, 1) * 0.85 + 0.15
+    shade = np.clip(n @ L, 0, 1) * 0.85 + 0.15
     shade[d <= 0] = 1.0
     return shade
 

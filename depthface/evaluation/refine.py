@@ -11,7 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from depthface.facemodel import MorphableModel
-from depthface.facemodel.fit import FitRegion, position_cloud, prepare_fit_region, refine_prediction
+from depthface.facemodel.fit import FitRegion, prepare_fit_region, refine_prediction
+from depthface.geometry.camera import position_points
 
 __all__ = ["refine_dataset_predictions", "refine_suffix"]
 
@@ -45,7 +46,7 @@ def refine_dataset_predictions(ds, indices: np.ndarray, R: np.ndarray, t: np.nda
         item = ds[int(i)]
         v0 = mean if vertices is None else vertices[k]
         t0 = time.perf_counter()
-        fit = refine_prediction(position_cloud(item["position"].numpy()), region, R_out[k], t_out[k], v0, refine)
+        fit = refine_prediction(position_points(item["position"][None])[0].double().numpy(), region, R_out[k], t_out[k], v0, refine)
         secs += time.perf_counter() - t0
         if fit.n_pairs >= 50:  # too little face to fit: keep the network's answer
             R_out[k], t_out[k] = fit.R, fit.t

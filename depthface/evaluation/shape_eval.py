@@ -33,7 +33,8 @@ from depthface.evaluation.refine import refine_suffix
 from depthface.evaluation.report import EvalReport
 from depthface.evaluation.shape import face_vertices, shape_errors, summarize_shape
 from depthface.facemodel import MorphableModel
-from depthface.facemodel.fit import fit_frame, position_cloud, prepare_fit_region, refine_prediction
+from depthface.facemodel.fit import fit_frame, prepare_fit_region, refine_prediction
+from depthface.geometry.camera import position_points
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.normalize import network_input
 
@@ -122,7 +123,7 @@ def evaluate_shape(ds, model: MorphableModel, net=None, pose_net=None, refine: s
         if len(names) > len(faces):  # a fit: network + fit, or the 3DMM fit alone
             start = faces.get("network", mean)
             t0 = time.perf_counter()
-            points = position_cloud(item["position"].numpy())
+            points = position_points(item["position"][None])[0].double().numpy()
             if pose_net is not None:
                 q, tc = pose_net(x)
                 R0 = quaternion_to_matrix(q.double().cpu())[0].numpy()

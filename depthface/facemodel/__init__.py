@@ -4,7 +4,8 @@ Owns reading face-model files (the default ICT-FaceKit ``.npz``, a raw ICT-FaceK
 Model 2009 ``.mat`` and 2017/2019 ``.h5``), their conversion to millimetres in the head frame of
 :mod:`depthface.geometry.conventions` (origin at the head centre), and the model's evaluation: vertices,
 displacements on the regressed face area, landmarks, posing into the camera frame, seeded sampling of
-coefficients and mesh export. Imports only :mod:`depthface.geometry` and :mod:`depthface.errors`.
+coefficients and mesh export; and the one OBJ mesh reader (:mod:`depthface.facemodel.obj`, also
+FaceWarehouse's). Imports only :mod:`depthface.geometry` and :mod:`depthface.errors`.
 """
 
 from depthface.facemodel.loaders import (

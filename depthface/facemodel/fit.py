@@ -50,63 +50,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial import cKDTree
 
 from depthface.errors import InputError
 from depthface.facemodel.model import MorphableModel
+from depthface.geometry.normals import vertex_normals
+from depthface.geometry.rotations import rotvec_to_matrix_np
 
 __all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
-           "coefficients_from_vertices",
-           "position_cloud", "position_normals", "vertex_normals"]
+           "coefficients_from_vertices"]
 
 #: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
 FIT_MODES: tuple[str, ...] = ("pose", "pose+shape")
-
-
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals of a mesh. ``(V, 3), (T, 3) -> (V, 3)`` (zero for unused vertices).
-
-    Triangles counter-clockwise seen from outside give outward normals (the face model's convention).
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    tri = np.asarray(triangles, dtype=np.int64)
-    fn = np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, tri[:, k], fn)
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
-    return np.where(norm > 0, n / np.maximum(norm, 1e-12), 0.0)
-
-
-def position_normals(position: np.ndarray) -> np.ndarray:
-    """Unit normals of a position image ``(3, H, W)`` (mm) by central differences -> ``(H, W, 3)``;
-    oriented toward the camera; zero where a neighbour is invalid."""
-    p = np.moveaxis(np.asarray(position), 0, -1).astype(np.float64)
-    valid = p[..., 2] > 0
-    dx = np.zeros_like(p)
-    dy = np.zeros_like(p)
-    dx[:, 1:-1] = p[:, 2:] - p[:, :-2]
-    dy[1:-1] = p[2:] - p[:-2]
-    ok = valid.copy()
-    ok[:, 1:-1] &= valid[:, 2:] & valid[:, :-2]
-    ok[1:-1] &= valid[2:] & valid[:-2]
-    ok[[0, -1], :] = False
-    ok[:, [0, -1]] = False
-    n = np.cross(dx, dy)
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    n = np.where((norm > 0) & ok[..., None], n / np.maximum(norm, 1e-12), 0.0)
-    flip = (n * p).sum(-1) > 0  # make normals face the camera at the origin
-    n[flip] *= -1
-    return n
-
-
-def position_cloud(position: np.ndarray) -> np.ndarray:
-    """The measured points of a position image: ``(3, H, W)`` (mm, 0 = none) -> ``(N, 3)`` float64."""
-    p = np.asarray(position)
-    if p.ndim != 3 or p.shape[0] != 3:
-        raise InputError(f"position must be a (3, H, W) position image, got shape {p.shape}")
-    return np.moveaxis(p, 0, -1)[p[2] > 0].astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +145,7 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
     idx = model.region_indices(region).cpu().numpy()
     mean_full = model.mean.detach().cpu().double().numpy()
     sub = idx[_even_subsample(mean_full[idx], n_points)]
-    normals = vertex_normals(mean_full, model.triangles.cpu().numpy())[sub]
+    normals = vertex_normals(torch.from_numpy(mean_full), model.triangles.cpu()).numpy()[sub]
     basis = np.concatenate((model.identity_basis.detach().cpu().double().numpy()[sub],
                             model.expression_basis.detach().cpu().double().numpy()[sub]), axis=-1)
     V = model.num_vertices
@@ -273,15 +230,6 @@ def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
         return np.linalg.solve(H, g)
 
 
-def _rodrigues(w: np.ndarray) -> np.ndarray:
-    """Axis-angle ``(3,)`` (rad) -> rotation matrix ``(3, 3)``."""
-    theta = float(np.linalg.norm(w))
-    k = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
-    if theta < 1e-12:
-        return np.eye(3) + k
-    return np.eye(3) + np.sin(theta) / theta * k + (1.0 - np.cos(theta)) / theta**2 * (k @ k)
-
-
 _OPENBLAS_THREAD_FUNCTIONS = (("openblas_set_num_threads", "openblas_get_num_threads"),
                               ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
                               ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
@@ -364,7 +312,8 @@ def fit_frame(
     """Fit the model's pose (and coefficients) to one frame's measured points (see the module docstring).
 
     Args:
-        points: ``(N, 3)`` measured points in the camera frame (mm), e.g. :func:`position_cloud` of a crop.
+        points: ``(N, 3)`` measured points in the camera frame (mm), e.g. of a crop
+            (:func:`depthface.geometry.camera.position_points`).
         region: from :func:`prepare_fit_region`.
         R0: ``(3, 3)`` start rotation; t0: ``(3,)`` start head centre (mm), e.g. the network's pose.
         identity0: ``(Ki,)`` start identity (default zeros: the mean face); expression0: ``(Ke,)`` likewise.
@@ -519,7 +468,7 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
                     c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
             else:
                 x = np.linalg.solve(H, g)
-            R = _rodrigues(x[:3]) @ R
+            R = rotvec_to_matrix_np(x[:3]) @ R
             t = t + x[3:6]
             it += 1
             if not joint and np.linalg.norm(x[:3]) < 2e-5 and np.linalg.norm(x[3:6]) < 2e-3 and frac >= 0.5:

@@ -76,8 +76,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from depthface.errors import DepthfaceError
+from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel.model import RIGID_LANDMARK_IDS, MorphableModel
+from depthface.facemodel.obj import read_obj_mesh, triangulate
 
 #: Environment variable naming a face model file or folder.
 ENV_VAR: str = "DEPTHFACE_FACE_MODEL"
@@ -288,29 +289,13 @@ def _read_npz_cached(key: tuple[str, int, int]) -> _Raw:
 # ---- raw ICT-FaceKit folder
 
 
-def _read_obj(path: Path, faces: bool) -> tuple[np.ndarray, list[list[int]] | None]:
-    """Vertices ``(V, 3)`` and (if ``faces``) 0-based polygons of an OBJ file."""
+def _read_obj(path: Path, faces: bool) -> tuple[np.ndarray, np.ndarray | list[np.ndarray] | None]:
+    """Vertices ``(V, 3)`` and (if ``faces``) 0-based polygons of an OBJ file (:func:`read_obj_mesh`)."""
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise _fail(path, f"cannot read the mesh ({exc.strerror or exc})") from None
-    verts: list[list[bytes]] = []
-    polys: list[list[int]] = []
-    try:
-        for line in text.splitlines():
-            if line.startswith(b"v "):
-                verts.append(line.split()[1:4])
-            elif faces and line.startswith(b"f "):
-                polys.append([int(tok.split(b"/", 1)[0]) for tok in line.split()[1:]])
-        v = np.array(verts, dtype=np.float64)
-    except ValueError as exc:
-        raise _fail(path, f"not a readable OBJ mesh ({exc})") from None
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
-        raise _fail(path, "not a readable OBJ mesh (no 'v x y z' vertex lines)")
-    if faces:
-        n = len(v)
-        polys = [[i - 1 if i > 0 else n + i for i in p] for p in polys]  # 1-based or negative (relative)
-    return v, (polys if faces else None)
+        mesh = read_obj_mesh(path, faces=faces)
+    except InputError as exc:
+        raise _fail(path, str(exc).removeprefix(f"{path}: ")) from None
+    return mesh.vertices, (mesh.polygons if faces else None)
 
 
 def _ict_folder(path: Path) -> Path | None:
@@ -352,23 +337,19 @@ def _read_ict_folder_cached(key: tuple) -> _Raw:
 
     neutral, polys = read("generic_neutral_mesh.obj", faces=True)
     assert polys is not None
-    V_full = len(neutral)
-    bad = [p for p in polys if len(p) < 3 or min(p) < 0 or max(p) >= V_full]
-    if bad:
-        raise _fail(folder / "generic_neutral_mesh.obj", f"polygon {bad[0]} refers to missing vertices")
+    V_full = len(neutral)  # (the reader checked every polygon's indices)
 
     official = V_full == _ICT_FULL_VERTICES and len(polys) == _ICT_FULL_POLYGONS
     if official:
         keep_v, keep_p = _ICT_KEEP_VERTICES, _ICT_KEEP_POLYGONS
     else:
         keep_v, keep_p = V_full, len(polys)
-    triangles: list[tuple[int, int, int]] = []
-    region: list[int] = []
-    for index, poly in enumerate(polys[:keep_p]):
-        for j in range(1, len(poly) - 1):  # fan: (0,1,2), (0,2,3), ...
-            triangles.append((poly[0], poly[j], poly[j + 1]))
-            region.append(0 if (not official or index < _ICT_FACE_POLYGONS) else 1)
-    tris = np.array(triangles, dtype=np.int64).reshape(-1, 3)
+    kept = polys[:keep_p]
+    tris = triangulate(kept)  # fan: (0,1,2), (0,2,3), ...
+    poly_region = np.zeros(len(kept), dtype=np.uint8)
+    if official:
+        poly_region[_ICT_FACE_POLYGONS:] = 1
+    region = np.repeat(poly_region, [len(poly) - 2 for poly in kept])
     if tris.size and tris.max() >= keep_v:
         raise _fail(folder / "generic_neutral_mesh.obj", "kept polygons refer to dropped vertices")
 

@@ -7,6 +7,7 @@ Points in mm, rotations acting on column vectors, as everywhere in depthface
 
 from __future__ import annotations
 
+import roma
 import torch
 from torch import Tensor
 
@@ -18,9 +19,9 @@ def umeyama(src: Tensor, dst: Tensor, weights: Tensor | None = None,
     """Weighted least-squares similarity (or rigid) transform from ``src`` to ``dst`` (Umeyama 1991).
 
     Minimises ``sum_n w_n |dst_n - (s R src_n + t)|^2`` over rotations ``R`` (reflections are
-    corrected), translations ``t`` and, if ``scale``, the scale ``s > 0`` (otherwise ``s = 1``).
-    The solve runs in float64 and the results are cast back to the input dtype; it is
-    differentiable (through the SVD, so not at degenerate, e.g. collinear, configurations).
+    corrected), translations ``t`` and, if ``scale``, the scale ``s > 0`` (otherwise ``s = 1``):
+    ``roma.rigid_points_registration`` (Horn's closed form for the rotation), in float64, the results
+    cast back to the input dtype. Differentiable (not at degenerate, e.g. collinear, configurations).
 
     Args:
         src: ``(B, N, 3)`` source points.
@@ -34,30 +35,15 @@ def umeyama(src: Tensor, dst: Tensor, weights: Tensor | None = None,
     if src.shape != dst.shape or src.ndim != 3 or src.shape[-1] != 3:
         raise ValueError(f"src and dst must both be (B, N, 3), got {tuple(src.shape)} and {tuple(dst.shape)}")
     dtype = src.dtype
-    x, y = src.double(), dst.double()
-    if weights is None:
-        w = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
-    else:
+    w = None
+    if weights is not None:
         if weights.shape != src.shape[:2]:
             raise ValueError(f"weights must be (B, N) = {tuple(src.shape[:2])}, got {tuple(weights.shape)}")
         w = weights.double()
-    w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-12)  # (B, N), sums to 1
-    mu_x = (w[..., None] * x).sum(dim=1)  # (B, 3)
-    mu_y = (w[..., None] * y).sum(dim=1)
-    xc, yc = x - mu_x[:, None], y - mu_y[:, None]
-    cov = torch.einsum("bn,bni,bnj->bij", w, yc, xc)  # (B, 3, 3) = sum w (y - mu_y)(x - mu_x)^T
-    U, S, Vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.linalg.det(U) * torch.linalg.det(Vh))
-    d = torch.where(d == 0, torch.ones_like(d), d)
-    D = torch.ones_like(S)
-    D = torch.cat((D[:, :2], d[:, None]), dim=1)  # diag(1, 1, d)
-    R = U @ (D[:, :, None] * Vh)
-    if scale:
-        var_x = (w * (xc ** 2).sum(-1)).sum(dim=1)
-        s = (S * D).sum(dim=1) / var_x.clamp_min(1e-12)
-    else:
-        s = torch.ones_like(mu_x[:, 0])
-    t = mu_y - s[:, None] * (R @ mu_x[..., None])[..., 0]
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-12)  # (B, N), sums to 1
+    fit = roma.rigid_points_registration(src.double(), dst.double(), weights=w, compute_scaling=scale)
+    R, t = fit[0], fit[1]
+    s = fit[2] if scale else torch.ones_like(t[:, 0])
     return R.to(dtype), t.to(dtype), s.to(dtype)
 
 

@@ -254,20 +254,44 @@ def position_image(depth: Tensor, intrinsics: Tensor | Intrinsics) -> Tensor:
     return torch.cat((x.expand(b, 1, h, w), y.expand(b, 1, h, w), z), dim=1)
 
 
+def position_points(position: Tensor, max_points: int | None = None) -> list[Tensor]:
+    """The measured points of position images, one cloud per image.
+
+    Args:
+        position: ``(B, 3, H, W)`` position images (mm), ``z = 0`` where nothing was measured.
+        max_points: keep at most this many points per image: every ``k``-th in pixel order,
+            ``k = ceil(N / max_points)`` (``None``: all).
+
+    Returns:
+        ``B`` tensors ``(N_b, 3)``: the pixels with ``z > 0``, in row-major pixel order (then thinned).
+
+    Raises:
+        InputError: ``position`` is not ``(B, 3, H, W)``.
+    """
+    if position.ndim != 4 or position.shape[1] != 3:
+        raise InputError(f"position must be (B, 3, H, W) position images, got shape {tuple(position.shape)}")
+    if max_points is not None and max_points < 1:
+        raise InputError(f"max_points must be at least 1, got {max_points}")
+    out = []
+    for p in position.permute(0, 2, 3, 1).reshape(position.shape[0], -1, 3):
+        p = p[p[:, 2] > 0]
+        if max_points is not None and len(p) > max_points:
+            p = p[:: -(-len(p) // max_points)]
+        out.append(p)
+    return out
+
+
 def depth_to_points(depth: Tensor, intrinsics: Intrinsics | Tensor) -> Tensor:
-    """Valid points of one depth map.
+    """The measured points of one depth map: :func:`position_points` of its :func:`position_image`.
 
     Args:
         depth: ``(H, W)`` or ``(1, H, W)`` depth in mm, 0 = no measurement.
-        intrinsics: of this image.
+        intrinsics: of this image (a crop's: :meth:`Intrinsics.scaled` with the crop's offset).
 
     Returns:
         ``(N, 3)`` camera-frame points of the pixels with depth > 0, in row-major pixel order.
     """
-    d = depth.reshape(1, 1, *depth.shape[-2:])
-    pos = position_image(d, intrinsics)[0]  # (3, H, W)
-    valid = d[0, 0] > 0
-    return pos.permute(1, 2, 0)[valid]
+    return position_points(position_image(depth.reshape(1, 1, *depth.shape[-2:]), intrinsics))[0]
 
 
 def validate_depth(depth: np.ndarray, source: str | Path | None = None, min_valid: int = 1) -> np.ndarray:

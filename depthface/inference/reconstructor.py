@@ -47,7 +47,7 @@ from depthface.data.preprocess import Preprocessed, preprocess
 from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel, load_face_model
 from depthface.facemodel.fit import REFINE_MODES, prepare_fit_region, refine_prediction
-from depthface.geometry.camera import Intrinsics, validate_depth
+from depthface.geometry.camera import Intrinsics, depth_to_points
 from depthface.geometry.rotations import (geodesic_angle_deg, matrix_to_euler, matrix_to_quaternion,
                                          quaternion_to_matrix)
 from depthface.inference.confidence import ConfidenceCalibration, pose_features, release_calibration
@@ -248,10 +248,8 @@ class Reconstructor:
         uc, vc = k.fx * t[0] / z0 + k.cx, k.fy * t[1] / z0 + k.cy
         u0, u1 = int(max(0, np.floor(uc - half))), int(min(k.width, np.ceil(uc + half) + 1))
         v0, v1 = int(max(0, np.floor(vc - half))), int(min(k.height, np.ceil(vc + half) + 1))
-        z = np.asarray(depth, np.float64)[v0:v1, u0:u1]
-        vv, uu = np.nonzero(z > 0)
-        zz = z[vv, uu]
-        pts = np.stack(((uu + u0 - k.cx) / k.fx * zz, (vv + v0 - k.cy) / k.fy * zz, zz), -1)
+        z = torch.from_numpy(np.asarray(depth, np.float64)[v0:v1, u0:u1])
+        pts = depth_to_points(z, k.scaled(1.0, 1.0, u0, v0)).numpy()
         fit = refine_prediction(pts, self._fit_region, R, t, head, self.refine)
         if fit is None or fit.n_pairs < 50:  # too little face to fit: keep the networks' answer
             return R, t, head, {"refine": self.refine, "refined": False}

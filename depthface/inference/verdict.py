@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from depthface.geometry.camera import Intrinsics
+from depthface.geometry.normals import vertex_normals
+from depthface.geometry.rotations import rotvec_to_matrix_np
 
 #: a template point "fits" when the measured depth on its ray is this close (mm)
 INLIER_MM = 10.0
@@ -60,9 +62,9 @@ class FaceTemplate:
     def from_face_model(cls, model, max_points: int = 700) -> "FaceTemplate":
         """The vertices of ``model.narrow_face`` between brows and chin (from its 68 landmarks), thinned
         to about ``max_points``."""
-        mean = model.mean.double().cpu().numpy()
-        tris = model.triangles.cpu().numpy()
-        normals = vertex_normals(mean, tris)
+        mean64 = model.mean.detach().double().cpu()
+        normals = vertex_normals(mean64, model.triangles.cpu()).numpy()
+        mean = mean64.numpy()
         ids = model.narrow_face.cpu().numpy()
         lm = mean[model.landmarks68.cpu().numpy()]
         p = mean[ids]
@@ -74,16 +76,6 @@ class FaceTemplate:
         if np.median(n[:, 2]) > 0:  # the head frame's z points into the skull: the face's normals have z < 0
             n = -n
         return cls(mean[ids], n)
-
-
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals ``(V, 3)`` of a triangle mesh ``(V, 3)``, ``(T, 3)``."""
-    v = vertices[triangles]
-    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    n = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(n, triangles[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -173,15 +165,8 @@ def _refine(depth, k, tpl, R, t, iterations: int):
         J = np.concatenate([np.cross(P, Nq), Nq], 1)  # d r / d(omega, tau) for p -> p + omega x p + tau
         A = (J * w[:, None]).T @ J + 1e-3 * np.eye(6)
         x = np.linalg.solve(A, (J * w[:, None]).T @ r)
-        om, tau = x[:3], x[3:]
-        theta = np.linalg.norm(om)
-        if theta > 1e-12:
-            a = om / theta
-            Kx = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-            dR = np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * Kx @ Kx
-        else:
-            dR = np.eye(3)
-        R, t = dR @ R, dR @ t + tau
+        dR = rotvec_to_matrix_np(x[:3])
+        R, t = dR @ R, dR @ t + x[3:]
     return R, t
 
 

@@ -32,6 +32,7 @@ from numba import njit
 
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
+from depthface.geometry.rotations import rotvec_to_matrix_np
 from depthface.synth.params import ADDED, check_params
 from depthface.synth.render import Window, check_depth_frame, clip_window, render_into_window
 
@@ -137,9 +138,7 @@ def _scaled_rotation(R: np.ndarray, f: float) -> np.ndarray:
         axis = np.sqrt(np.maximum((np.diag(R) + 1) / 2, 0))
     else:
         axis = w / n
-    a = f * angle
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * (k @ k)
+    return rotvec_to_matrix_np(f * angle * axis)
 
 
 def _grid_triangles(rows: int, cols: int, wrap: bool) -> np.ndarray:

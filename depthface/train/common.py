@@ -220,18 +220,6 @@ def state_dict_of(module: torch.nn.Module) -> dict[str, Tensor]:
     return m.state_dict()
 
 
-def point_clouds(position: Tensor, max_points: int | None = None) -> list[Tensor]:
-    """Valid points of each position image: ``(B, 3, H, W)`` -> ``B`` tensors ``(M_b, 3)`` (mm)."""
-    pts = position.permute(0, 2, 3, 1).reshape(position.shape[0], -1, 3)
-    out = []
-    for p in pts:
-        p = p[p[:, 2] > 0]
-        if max_points is not None and len(p) > max_points:
-            p = p[:: -(-len(p) // max_points)]
-        out.append(p)
-    return out
-
-
 def labelled_sources(source: str | Path | list | tuple, limit: int = 0) -> Dataset:
     """The labelled training set (``train`` split): one dataset, or several concatenated (e.g. clean +
     simulated-sensor frames), each cut to its first ``limit`` training frames when ``limit > 0``."""

@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 from depthface.errors import DepthfaceError
 from depthface.facemodel import MorphableModel
+from depthface.geometry.camera import position_points
+from depthface.geometry.normals import vertex_normals
 from depthface.geometry.rotations import quaternion_to_matrix
 from depthface.models.config import NetConfig
 from depthface.models.losses import loss_pose_geodesic, loss_pose_landmark_chamfer, loss_pose_supervised
@@ -26,7 +28,7 @@ from depthface.models.networks import DAPoseNet
 from depthface.synth.datasets import SourceDataset, TargetDataset
 from depthface.train.augment import augment_batch
 from depthface.train.common import (EpochSampler, keep_epoch, labelled_sources, load_checkpoint, load_network, make_loader, network_input, pick_device,
-                                    point_clouds, save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
+                                    save_checkpoint, seed_epoch, setup_distributed, state_dict_of,
                                     write_json)
 
 
@@ -84,11 +86,7 @@ def posed_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -
 
 def landmark_normals(model: MorphableModel) -> torch.Tensor:
     """Outward unit normals ``(68, 3)`` of the mean face at its landmarks (head frame)."""
-    v = model.mean.double()
-    f = model.triangles.long()
-    fn = torch.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]], dim=-1)
-    vn = torch.zeros_like(v).index_add_(0, f.reshape(-1), fn.repeat_interleave(3, 0))
-    return torch.nn.functional.normalize(vn[model.landmarks68.long()], dim=-1).float()
+    return vertex_normals(model.mean.double(), model.triangles)[model.landmarks68.long()].float()
 
 
 def visible_landmarks(q: torch.Tensor, t: torch.Tensor, reference: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
@@ -185,7 +183,7 @@ def train_pose(source: str | Path | None, target: str | Path | None, out: str | 
                 loss = supervised(q, t, q_true, t_true)
                 valid = torch.ones(())
             else:
-                clouds = point_clouds(batch["position"].to(device), cfg.max_cloud_points)
+                clouds = position_points(batch["position"].to(device), cfg.max_cloud_points)
                 t_abs = t + batch["crop_centre"].to(device).float()
                 lm = posed_landmarks(q, t_abs, reference)
                 mask = visible_landmarks(q, t_abs, reference, normals) if cfg.visible_landmarks_only else None
