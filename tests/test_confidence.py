@@ -129,4 +129,34 @@ def test_reconstructor_reports_the_calibrated_confidence_and_its_flag(model):
     r0 = single.predict(depth, k)  # no re-crop: the single-pass model (bias -30) answers
     assert set(r0.extras["confidence_features"]) == set(BASE_FEATURES) and r0.confidence < 1e-6 and r0.flagged
     plain = Reconstructor(net, None, model, min_face_score=0.0, face_check=False, confidence=None).predict(depth, k)
-    assert plain.confidence == plain.face_score and not plain.flagged
+    assert plain.confidence == plain.face_score and not plain.flagged and "confidence_features" not in plain.extras
+
+
+def test_confidence_experiment_writes_a_calibration_the_reconstructor_loads(tmp_path, model):
+    """``depthface experiment confidence`` end to end on a Biwi-layout export: the release pose network's
+    cues on 8 simulated-Kinect frames, the error line at their median (so both outcomes occur)."""
+    from depthface.data.splits import open_real_split
+    from depthface.evaluation.confidence import collect_confidence_frames, confidence_experiment
+    from depthface.models.release import release_checkpoint
+    from depthface.synth.export import export_synthetic
+    from depthface.synth.sensor import SensorProfile
+    from depthface.synth.storage import generate
+    from depthface.train.pose import load_pose_net
+
+    syn = generate(tmp_path / "syn", get_profile("syndata2").scaled(count=8), 11, model,
+                   SensorProfile.preset("kinect_v1"), chunk_size=4, n_full_frames=0, progress=False)
+    export_synthetic(syn, "biwi", tmp_path / "biwi", n=8)
+    frames, idx = open_real_split("biwi", tmp_path / "biwi", "all")
+    rec = Reconstructor(load_pose_net(release_checkpoint("pose"))[0], None, model, face_check=False)
+    feats, err = collect_confidence_frames(rec, frames, idx, batch=3, progress=False)
+    assert len(feats) == len(err) == 8 and all(set(f) == set(REFINED_FEATURES) for f in feats)
+    line = float(np.sort(err)[3] + np.sort(err)[4]) / 2
+    table, cal = confidence_experiment(tmp_path / "biwi", {"again": tmp_path / "biwi"}, tmp_path / "out",
+                                       error_deg=line)
+    assert cal.error_deg == pytest.approx(line) and "| again | 8 | 4 |" in table
+    back = Reconstructor(rec.pose_net, None, model, face_check=False, confidence=tmp_path / "out" / "confidence.json")
+    assert back.confidence.threshold == pytest.approx(cal.threshold)
+    rows = (tmp_path / "out" / "frames.csv").read_text().splitlines()
+    assert len(rows) == 1 + 16 and rows[0].startswith("set,landmark_match")
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"confidence.json", "metrics.json", "report.md",
+                                                            "confidence.png", "frames.csv"}

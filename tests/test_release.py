@@ -14,6 +14,7 @@ import torch
 from depthface.facemodel import load_face_model
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.inference import Reconstructor
+from depthface.inference.confidence import ConfidenceCalibration
 from depthface.models.release import RELEASE_FILES, WEIGHTS_DIR, release_checkpoint
 from depthface.synth.profiles import get_profile
 from depthface.synth.scenes import SceneSampler
@@ -29,6 +30,9 @@ def test_release_weights_ship_small_and_match_the_model_card():
     for p in paths:
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         assert digest in card, f"docs/models.md does not give the sha256 of {p.name}"
+    cal = ConfidenceCalibration.load(release_checkpoint("confidence"))  # the pose network's calibration
+    assert cal.error_deg == 10.0 and 0.0 < cal.threshold < 1.0 and cal.provenance["pose"] == "release"
+    for p in (release_checkpoint("pose"), release_checkpoint("shape")):
         ck = torch.load(p, map_location="cpu", weights_only=True)
         assert ck["half"] and all(v.dtype == torch.float16 for v in ck["model"].values() if v.is_floating_point())
         assert ck["face_model"]["sha256"] == load_face_model().sha256
@@ -54,6 +58,7 @@ def test_release_models_pose_a_rendered_head_of_known_pose(release, ypr):
     assert res.rotation is not None, res.reason
     if ypr == (0.0, 0.0, 0.0):
         assert res.found, res.reason
+        assert res.confidence > release.confidence.threshold and not res.flagged  # a clean frontal frame: trusted
     err = float(geodesic_angle_deg(torch.from_numpy(res.rotation), torch.from_numpy(R)))
     assert err < 10.0, f"{err:.1f} deg off at {ypr}"
     assert np.linalg.norm(res.translation - scene.translation) < 20.0

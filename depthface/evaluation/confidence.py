@@ -34,7 +34,8 @@ def collect_confidence_frames(rec: Reconstructor, frames: FrameDataset, indices:
     """The confidence's cues and the true geodesic error (degrees) of every frame with a head.
 
     Frames go through ``rec.predict_batch`` (automatic localisation, ``rec.refine_steps`` re-crops) in
-    groups of ``batch``; unreadable frames and frames whose head is not localised are left out.
+    groups of ``batch``; unreadable frames and frames whose head is not localised are left out. ``rec``
+    needs a calibration (any: the cues do not depend on it) so that it measures the cues.
 
     Returns:
         ``(features, errors)``: ``N`` dicts of :func:`depthface.inference.confidence.pose_features` and ``(N,)``.
@@ -151,7 +152,8 @@ def confidence_experiment(calibrate: str | Path, evaluate: dict[str, str | Path]
     """``depthface experiment confidence``: fit on ``calibrate``, judge on it (in-sample) and on ``evaluate``.
 
     Writes ``confidence.json`` (the calibration, loadable by ``Reconstructor(confidence=...)``),
-    ``metrics.json``, ``report.md`` and ``confidence.png`` in ``out``.
+    ``metrics.json``, ``report.md``, ``frames.csv`` (per frame: cues, error, confidence) and
+    ``confidence.png`` in ``out``.
 
     Args:
         calibrate: a real-layout folder (``kind``: ``biwi`` or ``ict3dhp``) of frames with true poses.
@@ -169,7 +171,7 @@ def confidence_experiment(calibrate: str | Path, evaluate: dict[str, str | Path]
     from depthface.train.pose import load_pose_net
 
     rec = Reconstructor(load_pose_net(pose or release_checkpoint("pose"))[0], None, load_face_model(),
-                        face_check=False, confidence=None)
+                        face_check=False)  # any calibration makes it measure the cues; they do not depend on it
     sets = {"calibration (in-sample)": calibrate, **evaluate}
     collected = {}
     for name, root in sets.items():
@@ -182,6 +184,13 @@ def confidence_experiment(calibrate: str | Path, evaluate: dict[str, str | Path]
     out.mkdir(parents=True, exist_ok=True)
     cal.save(out / "confidence.json")
     judged = {name: judge_confidence(cal, f, e) for name, (f, e) in collected.items()}
+    with (out / "frames.csv").open("w") as fh:  # every frame's cues, error and confidence: refit without rerunning
+        names = list(collected["calibration (in-sample)"][0][0])
+        fh.write(",".join(["set", *names, "geodesic_error_deg", "confidence"]) + "\n")
+        for name, (f, e) in collected.items():
+            for row, err, c in zip(f, e, judged[name]["confidence"]):
+                fh.write(",".join([name, *(f"{row.get(k, float('nan')):.5g}" for k in names), f"{err:.4f}",
+                                   f"{c:.5f}"]) + "\n")
     (out / "metrics.json").write_text(json.dumps(
         {n: {k: v for k, v in j.items() if k not in ("confidence", "errors_deg")} for n, j in judged.items()},
         indent=1) + "\n")

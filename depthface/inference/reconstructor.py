@@ -130,7 +130,8 @@ class Reconstructor:
             ``"pose+shape"`` (also identity and expression); :func:`depthface.facemodel.fit.refine_prediction`.
         confidence: the pose confidence's calibration (:class:`ConfidenceCalibration` or its JSON file);
             ``"release"`` (default): the one fitted for the release pose network (docs/models.md);
-            ``None``: no calibrated confidence (``confidence`` is then the face score, never flagged).
+            ``None``: no calibrated confidence (``confidence`` is then the face score, never flagged;
+            saves the cues' time, docs/models.md).
     """
 
     def __init__(self, pose_net=None, shape_net=None, face_model: MorphableModel | None = None, device: str = "cpu",
@@ -393,12 +394,11 @@ class Reconstructor:
         reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}{then})" if found else
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (face score {face_score:.2f})")
         extras = {"landmark_match": match, "localizer_score": loc_score, "face_score": face_score, **fit_info}
-        # the confidence's cues, at the networks' pose (before any fit)
-        R_net = quaternion_to_matrix(torch.from_numpy(q_net)).numpy() if self.refine != "none" else R
-        cues = pose_features(depth, k, self._template, R_net, t_net, match, refine_change_deg)
-        extras["confidence_features"] = cues
         conf, flagged = face_score, False
-        if self.confidence is not None:
+        if self.confidence is not None:  # the confidence's cues, at the networks' pose (before any fit)
+            R_net = quaternion_to_matrix(torch.from_numpy(q_net)).numpy() if self.refine != "none" else R
+            cues = pose_features(depth, k, self._template, R_net, t_net, match, refine_change_deg)
+            extras["confidence_features"] = cues
             conf = self.confidence.confidence(cues)
             flagged = conf < self.confidence.threshold
         if found and self.face_check:
