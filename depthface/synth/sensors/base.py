@@ -10,7 +10,7 @@ import numpy as np
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.params import ADDED, check_params
-from depthface.synth.render import Window
+from depthface.synth.render import Window, clip_window
 
 if TYPE_CHECKING:  # pragma: no cover
     from depthface.synth.sensor import SimulationProfile
@@ -68,7 +68,29 @@ class SensorProfile:
         Raises:
             InputError: NaN / inf / negative depth among the pixels read.
         """
+        u0, v0, u1, v1 = window
+        out = np.zeros((intrinsics.height, intrinsics.width), np.uint16)
+        out[v0:max(v1, v0), u0:max(u1, u0)] = self.measure_window(depth, origin, labels, intrinsics, rng, window)
+        return out
+
+    def measure_window(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray | None,
+                       intrinsics: Intrinsics, rng: np.random.Generator, window: Window) -> np.ndarray:
+        """:meth:`measure` restricted to its window: ``(v1 - v0, u1 - u0)`` uint16 (no pixels for an empty
+        window), element ``[v - v0, u - u0]`` is pixel ``(u, v)`` of the frame :meth:`measure` returns (the same
+        draws, the same values)."""
         raise NotImplementedError
+
+    def _work_region(self, depth: np.ndarray, origin: tuple[int, int], intrinsics: Intrinsics, window: Window,
+                     margin: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """The region a kernel works on, ``(c0, r0, c1, r1)``: the window plus ``margin`` pixels, clipped to the
+        image and to the depth box from ``origin``; and the window clipped to that region, ``(u0, v0, u1, v1)``."""
+        ou, ov = origin
+        u0, v0, u1, v1 = window
+        c0, r0, c1, r1 = clip_window((u0 - margin, v0 - margin, u1 + margin, v1 + margin), intrinsics.width,
+                                     intrinsics.height)
+        c0, r0 = max(c0, ou), max(r0, ov)
+        c1, r1 = min(c1, ou + depth.shape[1]), min(r1, ov + depth.shape[0])
+        return (c0, r0, c1, r1), (max(u0, c0), max(v0, r0), min(u1, c1), min(v1, r1))
 
     @classmethod
     def preset(cls, name: str) -> "SimulationProfile":
