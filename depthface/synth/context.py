@@ -133,44 +133,100 @@ def skull_scale(head_vertices: np.ndarray, quantile: float = 0.98) -> float:
     Args:
         head_vertices: ``(V, 3)`` head-frame vertices (mm) of the subject's head mesh; those with
             ``y < 20`` (above the ears' centre) are used.
+
+    The value is ``np.quantile`` of the super-ellipsoid "radius" ``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` of those
+    vertices (scaled offsets from the centre; numpy's libm ``hypot`` and ``pow``), bit for bit. The radius is
+    monotone in ``g = hypot(dx, dz)^e + |dy|^e``; a cheap ``g`` (:func:`_skull_rank_keys`, a few ulps from the
+    libm powers) ranks the vertices, and the exact radius is computed only for those whose cheap ``g`` lies
+    within a relative 1e-9 of the two order statistics the quantile needs (:func:`_skull_candidates`): every
+    other vertex lies on the same side of them either way.
     """
     P = np.ascontiguousarray(np.asarray(head_vertices, dtype=np.float64).reshape(-1, 3))
-    f = np.empty(len(P))
-    n = _skull_radius(P, *SKULL_CENTRE_MM, *SKULL_AXES_MM, float(SKULL_EXPONENT), f)
+    args = (*SKULL_CENTRE_MM, *SKULL_AXES_MM, float(SKULL_EXPONENT))
+    keys = np.empty(len(P))
+    excluded = _skull_rank_keys(P, *args, keys)  # y >= 20: ranked first
+    n = len(P) - excluded
     if n == 0:
         return 1.0
-    return quantile_linear(f[:n], quantile)
+    virtual, lo, hi = _quantile_ranks(n, quantile)
+    part = np.partition(keys, [lo + excluded, hi + excluded] if hi > lo else lo + excluded)
+    a, b = _skull_candidates(P, *args, keys, part[lo + excluded], part[hi + excluded], lo + excluded,
+                             hi + excluded)
+    return _interpolate(a, b, virtual - lo)
 
 
-@njit(cache=True, nogil=True)
-def _skull_radius(P, c0, c1, c2, a0, a1, a2, e, out):  # pragma: no cover
-    """Super-ellipsoid "radius" ``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` of the vertices with ``y < 20`` (scaled
-    offsets from the centre), written to ``out[:n]``; returns n. The same IEEE operations as the numpy
-    expression (libm ``pow`` and ``hypot``), so the same bits."""
-    n = 0
-    for i in range(P.shape[0]):
-        if P[i, 1] < 20.0:
+@njit(cache=True, nogil=True, error_model="numpy")
+def _skull_rank_keys(P, c0, c1, c2, a0, a1, a2, e, keys):  # pragma: no cover
+    """``keys[i]``: vertex ``i``'s ``g`` (see :func:`skull_scale`; for ``e = 2.5`` by square roots, otherwise the
+    radius itself), or ``-1 - i`` where ``y >= 20`` (below every ``g >= 0``, and distinct, which keeps the
+    partition fast); returns the number of those. Branch-free for ``e = 2.5`` (it vectorises)."""
+    n = P.shape[0]
+    if e == 2.5:
+        for i in range(n):
             d0 = (P[i, 0] - c0) / a0
             d1 = (P[i, 1] - c1) / a1
             d2 = (P[i, 2] - c2) / a2
-            out[n] = (math.hypot(d0, d2) ** e + abs(d1) ** e) ** (1 / e)
-            n += 1
-    return n
+            sq = d0 * d0 + d2 * d2
+            g = sq * math.sqrt(math.sqrt(sq)) + d1 * d1 * math.sqrt(abs(d1))
+            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
+    else:
+        for i in range(n):
+            g = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
+            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
+    excluded = 0
+    for i in range(n):
+        excluded += keys[i] < 0.0
+    return excluded
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _skull_radius(d0, d1, d2, e):  # pragma: no cover
+    """``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` with libm's ``hypot`` and ``pow``: the numpy expression's bits."""
+    return (math.hypot(d0, d2) ** e + abs(d1) ** e) ** (1 / e)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _skull_candidates(P, c0, c1, c2, a0, a1, a2, e, keys, t_lo, t_hi, lo, hi):  # pragma: no cover
+    """The exact radii of rank ``lo`` and ``hi`` in the order of ``keys`` (whose values there are ``t_lo``,
+    ``t_hi``): those of the keys within a relative 1e-9 of them, sorted, offset by the count below."""
+    if e != 2.5:
+        return t_lo, t_hi
+    lo_b = t_lo - 1e-9 * t_lo
+    hi_b = t_hi + 1e-9 * t_hi
+    below = 0
+    exact = np.empty(keys.shape[0])
+    m = 0
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k < lo_b:
+            below += 1
+        elif k <= hi_b:
+            exact[m] = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
+            m += 1
+    cand = np.sort(exact[:m])
+    return cand[lo - below], cand[hi - below]
+
+
+def _quantile_ranks(n: int, q: float) -> tuple[float, int, int]:
+    """numpy's "linear" quantile of ``n`` values: the virtual index and the two ranks it lies between."""
+    virtual = (n - 1) * np.float64(q)
+    lo = int(np.floor(virtual))
+    hi = min(lo + 1, n - 1)
+    return virtual, min(max(lo, 0), n - 1), hi
+
+
+def _interpolate(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation between two order statistics (``t`` in [0, 1])."""
+    diff = b - a
+    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
 
 
 def quantile_linear(values: np.ndarray, q: float) -> float:
     """``np.quantile(values, q)`` (the default "linear" method) of a 1-D float64 array, bit for bit, with one
-    partial sort and none of numpy's generic machinery (it dominated :func:`skull_scale`)."""
-    n = len(values)
-    virtual = (n - 1) * np.float64(q)
-    lo = int(np.floor(virtual))
-    hi = min(lo + 1, n - 1)
-    lo = min(max(lo, 0), n - 1)
-    part = np.partition(values, np.unique([lo, hi]))
-    a, b = part[lo], part[hi]
-    t = virtual - lo
-    diff = b - a
-    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    partial sort and none of numpy's generic machinery."""
+    virtual, lo, hi = _quantile_ranks(len(values), q)
+    part = np.partition(values, [lo, hi] if hi > lo else lo)
+    return _interpolate(part[lo], part[hi], virtual - lo)
 
 
 def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *, scale: float = 1.05, rows: int = 20,
@@ -253,11 +309,11 @@ def _composite_labels(ids, tri_label, labels):  # pragma: no cover
                 labels[i, j] = tri_label[k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _render_plane(depth, labels, label, nx, ny, nz, d, fx, fy, cx, cy, u0, v0):  # pragma: no cover
     """z-min composite of the plane ``n . p = d`` (exact ray-plane depth) into window-local ``depth``
     (pixel ``(u, v)`` at ``[v - v0, u - u0]``). Pixels already nearer than the plane's nearest point in
-    the window are skipped without a division."""
+    the window keep their depth (even if the plane's own rounding would make it a tie)."""
     h, w = depth.shape
     a = nx / fx
     b = ny / fy
@@ -270,19 +326,18 @@ def _render_plane(depth, labels, label, nx, ny, nz, d, fx, fy, cx, cy, u0, v0): 
     if not inv_max > 0.0:
         return
     z_near = 1.0 / inv_max
+    lab = np.uint8(label)
     for i in range(h):
         row = b * (v0 + i) + c
-        for j in range(w):
-            old = depth[i, j]
-            if old != 0.0 and old <= z_near:
-                continue
+        drow = depth[i]
+        lrow = labels[i]
+        for j in range(w):  # branch-free (it vectorises): the plane wins where it is nearer, or alone
+            old = drow[j]
             den = a * (u0 + j) + row
-            if den * d <= 0.0:
-                continue
             z = d / den
-            if old == 0.0 or z < old:
-                depth[i, j] = z
-                labels[i, j] = label
+            win = ((old == 0.0) | (old > z_near)) & (den * d > 0.0) & ((old == 0.0) | (z < old))
+            drow[j] = np.float32(z) if win else old
+            lrow[j] = lab if win else lrow[j]
 
 
 def add_scene_context(depth: np.ndarray, head_R: np.ndarray, head_t: np.ndarray, intrinsics: Intrinsics,

@@ -97,29 +97,39 @@ def rigid_rows(P, R, t, out):  # pragma: no cover
         rigid_row(P[i, 0], P[i, 1], P[i, 2], R, t, out, i)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def rows_combination(a, rows, nz, j):  # pragma: no cover
-    """Element ``j`` of ``a @ rows[nz]`` (a short vector ``a`` times a few rows of a matrix), as OpenBLAS's
-    dgemv rounds: the sum starts at +0.0; the last ``rows.shape[1] % 4`` elements are plain sums in order."""
+@njit(cache=True, nogil=True)
+def rows_combination(a, rows, nz, out):  # pragma: no cover
+    """``out[:] = a @ rows[nz]`` (a short vector ``a`` times a few rows of a matrix), as OpenBLAS's dgemv rounds:
+    the sum starts at +0.0 and adds the groups of rows in order; the last ``rows.shape[1] % 4`` elements are
+    plain sums in order. Streams along the rows (it vectorises)."""
     k = nz.shape[0]
     m = rows.shape[1]
-    y = 0.0
-    if j >= m - m % 4:
+    m4 = m - m % 4
+    for j in range(m):
+        out[j] = 0.0
+    q = 0
+    while q + 4 <= k:
+        a0, a1, a2, a3 = a[q], a[q + 1], a[q + 2], a[q + 3]
+        r0, r1, r2, r3 = rows[nz[q]], rows[nz[q + 1]], rows[nz[q + 2]], rows[nz[q + 3]]
+        for j in range(m4):
+            out[j] = out[j] + (fma(a2, r2[j], a0 * r0[j]) + fma(a3, r3[j], a1 * r1[j]))
+        q += 4
+    if k - q >= 2:
+        a0, a1 = a[q], a[q + 1]
+        r0, r1 = rows[nz[q]], rows[nz[q + 1]]
+        for j in range(m4):
+            out[j] = out[j] + (a0 * r0[j] + a1 * r1[j])
+        q += 2
+    if k - q == 1:
+        a0 = a[q]
+        r0 = rows[nz[q]]
+        for j in range(m4):
+            out[j] = out[j] + a0 * r0[j]
+    for j in range(m4, m):
         acc = 0.0
         for q in range(k):
             acc = acc + a[q] * rows[nz[q], j]
-        return y + acc
-    q = 0
-    while q + 4 <= k:
-        y = y + (fma(a[q + 2], rows[nz[q + 2], j], a[q] * rows[nz[q], j])
-                 + fma(a[q + 3], rows[nz[q + 3], j], a[q + 1] * rows[nz[q + 1], j]))
-        q += 4
-    if k - q >= 2:
-        y = y + (a[q] * rows[nz[q], j] + a[q + 1] * rows[nz[q + 1], j])
-        q += 2
-    if k - q == 1:
-        y = y + a[q] * rows[nz[q], j]
-    return y
+        out[j] = 0.0 + acc
 
 
 @njit(cache=True, nogil=True)

@@ -129,13 +129,16 @@ def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[n
 
 @njit(cache=True, nogil=True)
 def _pose_head(neutral, weights, rows, nz, loops, loop_starts, hole_depths, R, t, head, posed):  # pragma: no cover
-    """One pass of :meth:`SceneSampler.head_vertices` (``head`` ``(V, 3)``: ``neutral + weights @ rows[nz]``,
-    reshaped), :func:`close_holes` (a centre per hole: the mean of its rim plus ``hole_depths`` along z) and
-    the pose (``posed`` ``(V + holes, 3)``: ``@ R.T + t``), rounding as the numpy originals do."""
+    """:meth:`SceneSampler.head_vertices` (``head`` ``(V, 3)``: ``neutral + weights @ rows[nz]``, reshaped),
+    :func:`close_holes` (a centre per hole: the mean of its rim plus ``hole_depths`` along z) and the pose
+    (``posed`` ``(V + holes, 3)``: ``@ R.T + t``) in one call, rounding as the numpy originals do."""
     n = neutral.shape[0]
+    flat_neutral = neutral.reshape(-1)
+    flat = head.reshape(-1)
+    rows_combination(weights, rows, nz, flat)
+    for j in range(flat.shape[0]):
+        flat[j] = flat_neutral[j] + flat[j]
     for v in range(n):
-        for c in range(3):
-            head[v, c] = neutral[v, c] + rows_combination(weights, rows, nz, 3 * v + c)
         rigid_row(head[v, 0], head[v, 1], head[v, 2], R, t, posed, v)
     for h in range(hole_depths.shape[0]):
         a, b = loop_starts[h], loop_starts[h + 1]

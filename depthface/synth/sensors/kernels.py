@@ -206,11 +206,16 @@ def pixel_bits(s64, v, u, W):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def stamp_holes(out, holes, u0, v0, u1, v1, ox, oy):  # pragma: no cover
-    """Zero the ellipses ``holes`` (N, 5) ``[cu, cv, a, b, angle]`` inside the window; pixel ``(u, v)`` is
-    ``out[v - oy, u - ox]``."""
-    for k in range(holes.shape[0]):
-        cu, cv, a, b, ang = holes[k, 0], holes[k, 1], holes[k, 2], holes[k, 3], holes[k, 4]
+def stamp_holes(out, draws, width, height, r_lo, r_hi, u0, v0, u1, v1, ox, oy):  # pragma: no cover
+    """Zero random ellipses inside the window; pixel ``(u, v)`` is ``out[v - oy, u - ox]``. Each row of the
+    ``(N, 5)`` uniform ``draws`` gives one: centre anywhere in the ``width x height`` frame, semi-axes in
+    ``[r_lo, r_hi]``, any orientation."""
+    for k in range(draws.shape[0]):
+        cu = draws[k, 0] * width - 0.5
+        cv = draws[k, 1] * height - 0.5
+        a = r_lo + draws[k, 2] * (r_hi - r_lo)
+        b = r_lo + draws[k, 3] * (r_hi - r_lo)
+        ang = draws[k, 4] * np.pi
         r = max(a, b)
         ca = math.cos(ang)
         sa = math.sin(ang)
@@ -220,16 +225,3 @@ def stamp_holes(out, holes, u0, v0, u1, v1, ox, oy):  # pragma: no cover
                 y = -(u - cu) * sa + (v - cv) * ca
                 if (x / a) ** 2 + (y / b) ** 2 <= 1.0:
                     out[v - oy, u - ox] = 0
-
-
-def holes_array(draws: np.ndarray, width: int, height: int, radius_px: tuple[float, float]) -> np.ndarray:
-    """Random ellipses ``(N, 5)`` ``[cu, cv, a, b, angle]`` from ``(N, 5)`` uniform draws: centres anywhere in
-    the frame, semi-axes in ``radius_px``, any orientation (for :func:`stamp_holes`)."""
-    lo, hi = radius_px
-    holes = np.empty((len(draws), 5))
-    holes[:, 0] = draws[:, 0] * width - 0.5
-    holes[:, 1] = draws[:, 1] * height - 0.5
-    holes[:, 2] = lo + draws[:, 2] * (hi - lo)
-    holes[:, 3] = lo + draws[:, 3] * (hi - lo)
-    holes[:, 4] = draws[:, 4] * np.pi
-    return holes

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -58,7 +59,7 @@ from depthface.geometry.camera import Intrinsics
 from depthface.synth.params import ADDED
 from depthface.synth.render import Window
 from depthface.synth.sensors.base import BASE_MARGIN_PX, SensorProfile
-from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour, holes_array,
+from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour,
                                              incidence_angle, mix64, mixed_depth, pixel_bits, stamp_holes)
 
 
@@ -190,16 +191,21 @@ class StructuredLightProfile(SensorProfile):
         if bad:
             raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
         if n_holes:
-            stamp_holes(out, holes_array(hole_draws, W, H, p.hole_radius_px), u0, v0, u1, v1, ox, oy)
+            lo, hi = (float(r) for r in p.hole_radius_px)
+            stamp_holes(out, hole_draws, float(W), float(H), lo, hi, u0, v0, u1, v1, ox, oy)
         return out
 
 
+@lru_cache(maxsize=64)
 def _depth_levels(fb: float, sub: float, min_range_mm: float) -> np.ndarray:
-    """Depth of each quantised disparity level ``k / sub``, up to a little below ``min_range_mm``."""
+    """Depth of each quantised disparity level ``k / sub``, up to a little below ``min_range_mm`` (read-only,
+    cached)."""
     if sub <= 0:
         return np.zeros(1)
     n_levels = int(fb * sub / (0.5 * min_range_mm)) + 2
-    return fb * sub / np.maximum(np.arange(n_levels, dtype=np.float64), 1e-300)
+    levels = fb * sub / np.maximum(np.arange(n_levels, dtype=np.float64), 1e-300)
+    levels.flags.writeable = False
+    return levels
 
 
 @njit(cache=True, nogil=True)

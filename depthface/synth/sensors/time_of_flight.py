@@ -37,7 +37,7 @@ from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.render import Window
 from depthface.synth.sensors.base import BASE_MARGIN_PX, SensorProfile
-from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour, holes_array,
+from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour,
                                              incidence_angle, mix64, mixed_depth, pixel_bits, stamp_holes)
 
 
@@ -109,7 +109,8 @@ class TimeOfFlightProfile(SensorProfile):
         if bad:
             raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
         if n_holes:
-            stamp_holes(out, holes_array(hole_draws, W, H, p.hole_radius_px), u0, v0, u1, v1, ox, oy)
+            lo, hi = (float(r) for r in p.hole_radius_px)
+            stamp_holes(out, hole_draws, float(W), float(H), lo, hi, u0, v0, u1, v1, ox, oy)
         return out
 
 
