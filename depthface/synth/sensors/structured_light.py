@@ -208,7 +208,7 @@ def _depth_levels(fb: float, sub: float, min_range_mm: float) -> np.ndarray:
     return levels
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: no cover
     """The clean depth of region ``[c0,c1) x [r0,r1)`` where the projector lights it, ``(rh, rw)``
     float32 (0 = nothing or shadow), and the number of invalid (NaN, inf, negative) input pixels.
@@ -216,7 +216,8 @@ def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: 
     Scanning a row away from the projector (``proj_b = fx b``; b > 0: right to left), a pixel is lit iff its
     projector column ``u - proj_b / z`` lies beyond every one seen so far; pixels up to ``scan_margin``
     columns outside the region on the projector's side are scanned as potential occluders. Pixel (u, v) is
-    ``depth[v - ov, u - ou]``.
+    ``depth[v - ov, u - ou]``. Per row, the projector columns first (branch-free: it vectorises; +inf where
+    nothing is measured), then the scan.
     """
     H, W = depth.shape
     rh = r1 - r0
@@ -225,26 +226,30 @@ def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: 
     meas = np.zeros((rh, rw), np.float32)
     if proj_b > 0.0:
         start, stop, step = min(ou + W - 1, c1 - 1 + scan_margin), c0 - 1, -1
+        ua, ub = c0, start + 1
     else:
         start, stop, step = max(ou, c0 - scan_margin), c1, 1
+        ua, ub = start, c1
+    n = max(ub - ua, 0)
+    ues = np.empty(n)
     for v in range(r0, r1):
         i = v - r0
+        row = depth[v - ov]
+        for k in range(n):
+            u = ua + k
+            z = row[u - ou]
+            valid = (z >= 0.0) & (z < np.inf)
+            bad += (1 - np.int64(valid)) * np.int64((c0 <= u) & (u < c1))
+            ue = -step * (u - proj_b / z)  # decreases along the scan while lit
+            ues[k] = ue if valid & (z != 0.0) else np.inf
         run = np.inf
+        out = meas[i]
         for u in range(start, stop, step):
-            z = depth[v - ov, u - ou]
-            if not (z >= 0.0 and z < np.inf):
-                if c0 <= u < c1:
-                    bad += 1
-                continue
-            if z == 0.0:
-                continue
-            if proj_b != 0.0:
-                ue = -step * (u - proj_b / z)  # decreases along the scan while lit
-                if ue >= run:
-                    continue
-                run = ue
+            ue = ues[u - ua]
+            lit = ue < run
+            run = ue if lit else run
             if c0 <= u < c1:
-                meas[i, u - c0] = z
+                out[u - c0] = row[u - ou] if lit else np.float32(0.0)
     return meas, bad
 
 
@@ -279,7 +284,7 @@ def _blur_columns(meas, radius, jump, along_rows):  # pragma: no cover
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _edge_depth(meas, dist, cos2, i, j, d, hsh, table, jump, edge_drop, lateral, lat0, lat1, fly_p,
                 max_angle):  # pragma: no cover
     """The depth pixel ``(i, j)`` reads within the band around depth discontinuities (0 = dropped): lateral
@@ -292,8 +297,8 @@ def _edge_depth(meas, dist, cos2, i, j, d, hsh, table, jump, edge_drop, lateral,
     if d <= 1 and lateral:  # Nguyen's lateral noise: read a pixel displaced by round(sigma_L N(0, 1))
         th = min(incidence_angle(cos2[i, j]), max_angle)
         sl = lat0 + lat1 * th / (0.5 * math.pi - th)
-        si = min(max(i + int(round(sl * table[np.int64((hsh >> np.uint64(24)) & m12)])), 0), rh - 1)
-        sj = min(max(j + int(round(sl * table[np.int64((hsh >> np.uint64(12)) & m12)])), 0), rw - 1)
+        si = min(max(i + int(np.rint(sl * table[np.int64((hsh >> np.uint64(24)) & m12)])), 0), rh - 1)
+        sj = min(max(j + int(np.rint(sl * table[np.int64((hsh >> np.uint64(12)) & m12)])), 0), rw - 1)
     z = np.float64(meas[si, sj])
     uni = (np.float64((hsh >> np.uint64(36)) & np.uint64(0xFFFF)) + 0.5) * (1.0 / 65536.0)
     keep = 1.0 - edge_drop[d] if d < nd else 1.0
