@@ -2,11 +2,14 @@
 
 :func:`depthface.synth.storage.render_frame` renders the whole ``(H, W)`` frame and then cuts the
 ``(160, 160)`` metric crop from it. The crop reads only the pixels of its sampling grid, and a simulated
-frame is zero outside :func:`~depthface.synth.sensor.head_window` anyway, so :func:`make_sample` renders
-the head straight into the window the sensor reads (or, for clean samples, into the crop's bounding box),
-composites the scene context and measures there, and gathers the crop from that window: the same crop
-and labels, bit for bit (the rasteriser's value at a pixel does not depend on the window it renders,
-:mod:`depthface.synth.render`), without full-frame buffers. The dataset's few full frames still come from
+frame is zero outside :func:`~depthface.synth.sensor.head_window` anyway, so :func:`make_sample` simulates
+only the crop's bounding box (within the head window): it renders the head straight into the pixels the
+sensor reads for that box, composites the scene context and measures there, and gathers the crop from it
+(for clean samples: renders the crop's box). The same crop and labels, bit for bit: the rasteriser's value
+at a pixel does not depend on the window it renders (:mod:`depthface.synth.render`), and every random
+decision of the scene and the sensor is keyed to the pixel or drawn in a fixed number, so a window of the
+simulation is exactly the full frame's simulation there (:mod:`depthface.synth.sensor`). About half the
+pixels of the head window, and no full-frame buffers. The dataset's few full frames still come from
 ``render_frame``.
 """
 
@@ -52,7 +55,8 @@ def make_sample(sampler: SceneSampler, sensor: SimulationProfile | None, seed: i
     else:
         rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_SENSOR, scene.index]))
         sim = sensor.draw(rng)
-        window = head_window(scene.translation, K)
+        # The frame is simulated in the head window; of it, the crop reads only its own box.
+        window = _intersection(head_window(scene.translation, K), _bounding_box(rows, cols))
         scene_window = sensor_input_window(window, K, sim)
         u0, v0, u1, v1 = scene_window
         depth = np.zeros((v1 - v0, u1 - u0), np.float32)
@@ -83,6 +87,11 @@ def _grid_kernel(start, step, n, out):  # pragma: no cover
     for j in range(out.shape[0]):
         k = np.int64(np.floor(start + step * np.float64(j) + 0.5))
         out[j] = k if 0 <= k < n else -1
+
+
+def _intersection(a: Window, b: Window) -> Window:
+    """The pixels two boxes share, ``(u0, v0, u1, v1)`` (``u1 <= u0`` or ``v1 <= v0`` when none)."""
+    return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
 
 
 def _bounding_box(rows: np.ndarray, cols: np.ndarray) -> Window:
