@@ -46,9 +46,8 @@ def make_sample(sampler: SceneSampler, sensor: SimulationProfile | None, seed: i
     head, posed = sampler.posed(scene)
     labels = sampler.labels(scene, posed[: len(head)], quaternion)
     cw = crop_window(K, labels["crop_centre"].astype(np.float64), CROP_SIZE_MM, CROP_PIXELS)
-    rows, cols = _grid(cw, K)
+    rows, cols, box = _grid(cw, K)
     if sensor is None:
-        box = _bounding_box(rows, cols)
         depth = np.zeros((box[3] - box[1], box[2] - box[0]), np.float32)
         render_into_window(posed, sampler.closed_triangles, K, box, depth)
         crop = _gather(depth, box[0], box[1], rows, cols, True)
@@ -56,10 +55,10 @@ def make_sample(sampler: SceneSampler, sensor: SimulationProfile | None, seed: i
         rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_SENSOR, scene.index]))
         sim = sensor.draw(rng)
         # The frame is simulated in the head window; of it, the crop reads only its own box.
-        window = _intersection(head_window(scene.translation, K), _bounding_box(rows, cols))
+        window = _intersection(head_window(scene.translation, K), box)
         scene_window = sensor_input_window(window, K, sim)
         u0, v0, u1, v1 = scene_window
-        depth = np.zeros((v1 - v0, u1 - u0), np.float32)
+        depth = np.zeros((max(v1 - v0, 0), max(u1 - u0, 0)), np.float32)
         render_into_window(posed, sampler.closed_triangles, K, scene_window, depth)
         scene_labels = (depth > 0).view(np.uint8)  # LABEL_SUBJECT == 1
         composite_context(depth, scene_labels, scene_window, scene.rotation, scene.translation, K, rng, sim.scene,
@@ -67,39 +66,40 @@ def make_sample(sampler: SceneSampler, sensor: SimulationProfile | None, seed: i
         frame = sim.sensor.measure_window(depth, (u0, v0), scene_labels, K, rng, window)
         crop = _gather(frame, window[0], window[1], rows, cols, False)
     labels["crop_window"] = cw.as_array()
-    k = cw.intrinsics(K)
-    labels["crop_intrinsics"] = np.array([k.fx, k.fy, k.cx, k.cy])
+    labels["crop_intrinsics"] = np.array([K.fx / cw.su, K.fy / cw.sv, (K.cx - cw.u0) / cw.su, (K.cy - cw.v0) / cw.sv])
     return crop, labels
 
 
-def _grid(cw: CropWindow, intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+def _grid(cw: CropWindow, intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray, Window]:
     """Source row and column of each crop row / column, ``(S,)`` int64 each, -1 outside the image (the
-    indices of :func:`depthface.geometry.crop.crop_indices`)."""
+    indices of :func:`depthface.geometry.crop.crop_indices`), and the box ``(u0, v0, u1, v1)`` of the source
+    pixels inside the image (empty when none)."""
     rows, cols = np.empty(cw.size, np.int64), np.empty(cw.size, np.int64)
-    _grid_kernel(cw.v0, cw.sv, intrinsics.height, rows)
-    _grid_kernel(cw.u0, cw.su, intrinsics.width, cols)
-    return rows, cols
+    v0, v1 = _grid_kernel(cw.v0, cw.sv, intrinsics.height, rows)
+    u0, u1 = _grid_kernel(cw.u0, cw.su, intrinsics.width, cols)
+    box = (u0, v0, u1, v1) if u1 > u0 and v1 > v0 else (0, 0, 0, 0)
+    return rows, cols, box
 
 
 @njit(cache=True, nogil=True)
 def _grid_kernel(start, step, n, out):  # pragma: no cover
-    """``floor(start + step * j + 0.5)`` for ``j < len(out)``, -1 where outside ``[0, n)``."""
+    """``floor(start + step * j + 0.5)`` for ``j < len(out)``, -1 where outside ``[0, n)``; returns the range
+    ``[lo, hi)`` of the values inside."""
+    lo = n
+    hi = 0
     for j in range(out.shape[0]):
         k = np.int64(np.floor(start + step * np.float64(j) + 0.5))
-        out[j] = k if 0 <= k < n else -1
+        inside = 0 <= k < n
+        out[j] = k if inside else -1
+        if inside:
+            lo = min(lo, k)
+            hi = max(hi, k + 1)
+    return lo, hi
 
 
 def _intersection(a: Window, b: Window) -> Window:
     """The pixels two boxes share, ``(u0, v0, u1, v1)`` (``u1 <= u0`` or ``v1 <= v0`` when none)."""
     return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-
-
-def _bounding_box(rows: np.ndarray, cols: np.ndarray) -> Window:
-    """The pixel box ``(u0, v0, u1, v1)`` of a crop's source pixels inside the image (empty if none)."""
-    r, c = rows[rows >= 0], cols[cols >= 0]
-    if len(r) == 0 or len(c) == 0:
-        return 0, 0, 0, 0
-    return int(c.min()), int(r.min()), int(c.max()) + 1, int(r.max()) + 1
 
 
 @njit(cache=True, nogil=True)
