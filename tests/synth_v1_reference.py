@@ -45,23 +45,7 @@ def _spow(x: np.ndarray, e: float) -> np.ndarray:
 
 def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *, scale: float = 1.05, rows: int = 20,
               cols: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """A random hair volume in the head frame (mm; y down, z into the skull).
-
-    The skull super-ellipsoid (:data:`SKULL_CENTRE_MM`, :data:`SKULL_AXES_MM`, exponent 2.2-2.8) scaled by
-    ``scale`` (default 1.05: encloses the scalp of most identities, a few mm of skin may show through on the
-    largest skulls; :func:`skull_scale` fits one head) and grown by the hair thickness (full at the back,
-    a fifth of it at the forehead, plus extra volume on top), cut at a random hairline ``y < h(phi)`` that
-    interpolates nape, side (down to ~112 deg from the back) and forehead heights around the head, plus small
-    asymmetric harmonics.
-    Short hair follows the skull's lower half toward the nape; long hair continues below the equator as a
-    slightly tapering tube, beside the face and down the back. Low-frequency bumps make it uneven.
-    Every grid column ends exactly on the hairline (unless ``hair_ragged_mm`` roughens it: then each vertex
-    moves radially, and each hairline vertex vertically, by a clipped N(0, amp^2), amp drawn from the range,
-    smoothed over neighbouring columns).
-
-    Returns:
-        ``vertices`` ``(rows * cols, 3)`` float64 and ``triangles`` ``(T, 3)`` int32, outward CCW.
-    """
+    """A random hair volume in the head frame (mm; y down, z into the skull) (version 1)."""
     p = scene_of(profile)
     u = rng.uniform
     t = u(*p.hair_thickness_mm)
@@ -139,17 +123,7 @@ def _superellipsoid(axes: np.ndarray, e_vert: float, e_horiz: float, rows: int,
 
 def body_mesh(head_R: np.ndarray, head_t: np.ndarray, rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE
               ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Neck and torso in the camera frame (mm).
-
-    The torso turns by a random fraction ``torso_follow`` of the head rotation (plus a random yaw) and hangs
-    ``neck_length_mm`` below the upper-neck joint (head point (0, 110, 15)); the neck is a tube from a ring
-    inside the head's neck (head frame y = 90) to a ring inside the torso top, so it bends when the head
-    turns. The torso is a super-ellipsoid (boxy shoulders; vertical exponent ``torso_roundness``) 1.4 m tall.
-
-    Returns:
-        ``vertices`` ``(V, 3)``, ``triangles`` ``(T, 3)`` int32 (outward CCW) and the number of neck triangles
-        (they come first).
-    """
+    """Neck and torso in the camera frame (mm) (version 1)."""
     p = scene_of(profile)
     u = rng.uniform
     R = np.asarray(head_R, dtype=np.float64)
@@ -190,11 +164,7 @@ def _box(size: np.ndarray, R: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 def sample_wall(head_t: np.ndarray, rng: np.random.Generator,
                 profile: SceneProfile = DEFAULT_SCENE) -> np.ndarray | None:
-    """A background plane ``(4,)`` ``[nx, ny, nz, d]`` (``n . p = d``, unit ``n`` facing the camera), or None.
-
-    It crosses the optical axis at ``wall_distance_mm`` (at least ``wall_min_gap_mm`` behind the head) and is
-    tilted by up to ``wall_yaw_deg`` / ``wall_pitch_deg``.
-    """
+    """A background plane ``(4,)`` ``[nx, ny, nz, d]`` (``n . p = d``, unit ``n`` facing the camera), or None (version 1)."""
     p = scene_of(profile)
     lo = max(p.wall_distance_mm[0], float(head_t[2]) + p.wall_min_gap_mm)
     dist = rng.uniform(lo, max(lo, p.wall_distance_mm[1]))
@@ -208,8 +178,7 @@ def sample_wall(head_t: np.ndarray, rng: np.random.Generator,
 
 def box_meshes(head_t: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator, far_mm: float,
                profile: SceneProfile = DEFAULT_SCENE) -> tuple[np.ndarray, np.ndarray]:
-    """Random boxes between the head and ``far_mm`` (camera frame), each at least 250 mm behind the head
-    centre at its nearest corner and centred inside the field of view. ``(8 k, 3)``, ``(12 k, 3)``."""
+    """Random boxes between the head and ``far_mm`` (camera frame), each at least 250 mm behind the head (version 1)."""
     p = scene_of(profile)
     k = int(rng.integers(p.box_count[0], p.box_count[1] + 1))
     verts, tris = [], []

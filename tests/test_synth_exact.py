@@ -14,7 +14,7 @@ import pytest
 import synth_v1_reference as v1
 
 from depthface.geometry.camera import Intrinsics
-from depthface.synth import context, exact, meshes
+from depthface.synth import context, exact
 from depthface.synth.sensor import KINECT_V1, KINECT_V1_RANDOM, TOF_KINECT_V2
 
 

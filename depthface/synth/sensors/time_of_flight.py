@@ -33,12 +33,11 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
-from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.render import Window
-from depthface.synth.sensors.base import BASE_MARGIN_PX, SensorProfile
+from depthface.synth.sensors.base import SensorProfile
 from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour,
-                                             incidence_angle, mix64, mixed_depth, pixel_bits, stamp_holes)
+                                             incidence_angle, mix64, mixed_depth, pixel_bits)
 
 
 @dataclass(frozen=True)
@@ -84,34 +83,22 @@ class TimeOfFlightProfile(SensorProfile):
         if self.hair_reflectivity[0] <= 0:
             raise bad(f"hair_reflectivity must be positive, got {self.hair_reflectivity}")
 
-    def measure_window(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray | None,
-                       intrinsics: Intrinsics, rng: np.random.Generator, window: Window) -> np.ndarray:
-        """See :meth:`SensorProfile.measure_window` and the module docstring."""
-        p = self
-        H, W = intrinsics.height, intrinsics.width
-        (c0, r0, c1, r1), (u0, v0, u1, v1) = self._work_region(depth, origin, intrinsics, window, BASE_MARGIN_PX)
-        seed = int(rng.integers(0, 2**63, dtype=np.int64))  # a fixed number of draws, whatever the window
-        hair_refl = float(rng.uniform(*p.hair_reflectivity))
-        n_holes = int(rng.poisson(p.holes_per_frame * W * H / (640 * 480)))
-        hole_draws = rng.random((n_holes, 5))
-        ox, oy = window[0], window[1]
-        out = np.zeros((max(window[3] - oy, 0), max(window[2] - ox, 0)), np.uint16)
-        if u1 <= u0 or v1 <= v0:
-            return out
-        use_labels = labels is not None
-        lab = labels if use_labels else np.zeros((1, 1), np.uint8)
-        bad = _tof_kernel(depth, origin[0], origin[1], lab, use_labels, out, ox, oy, W, u0, v0, u1, v1, r0, c0, r1,
-                          c1, float(intrinsics.fx), float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy),
-                          np.uint64(seed), NORMAL, float(p.edge_jump_fraction),
-                          np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1), float(p.mixed_pixel_probability),
-                          math.radians(p.grazing_dropout_deg), math.radians(p.grazing_dropout_width_deg), hair_refl,
-                          float(p.noise_mm_at_1m), float(p.min_amplitude), float(p.min_range_mm), float(p.max_range_mm))
-        if bad:
-            raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
-        if n_holes:
-            lo, hi = (float(r) for r in p.hole_radius_px)
-            stamp_holes(out, hole_draws, float(W), float(H), lo, hi, u0, v0, u1, v1, ox, oy)
-        return out
+    def _frame_draw(self, rng: np.random.Generator) -> float:
+        """The frame's hair reflectivity."""
+        return float(rng.uniform(*self.hair_reflectivity))
+
+    def _kernel(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray, use_labels: bool,
+                out: np.ndarray, out_origin: tuple[int, int], intrinsics: Intrinsics, region: Window, window: Window,
+                seed: np.uint64, frame_value: float) -> int:
+        """See :meth:`SensorProfile._kernel` and the module docstring (``frame_value``: the hair reflectivity)."""
+        p, k = self, intrinsics
+        (c0, r0, c1, r1), (u0, v0, u1, v1) = region, window
+        return _tof_kernel(depth, origin[0], origin[1], labels, use_labels, out, out_origin[0], out_origin[1], k.width,
+                           u0, v0, u1, v1, r0, c0, r1, c1, float(k.fx), float(k.fy), float(k.cx), float(k.cy), seed,
+                           NORMAL, float(p.edge_jump_fraction), np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1),
+                           float(p.mixed_pixel_probability), math.radians(p.grazing_dropout_deg),
+                           math.radians(p.grazing_dropout_width_deg), frame_value, float(p.noise_mm_at_1m),
+                           float(p.min_amplitude), float(p.min_range_mm), float(p.max_range_mm))
 
 
 @njit(cache=True, nogil=True)
