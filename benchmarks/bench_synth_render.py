@@ -85,7 +85,8 @@ with tempfile.TemporaryDirectory() as tmp:
             arrays, frames = worker.chunk(c)
             storage.write_chunk(Path(tmp), c, arrays, frames)
         n *= 256
-    print(n / (time.perf_counter() - t0), n / (time.process_time() - c0))
+    import depthface
+    print(n / (time.perf_counter() - t0), n / (time.process_time() - c0), depthface.__file__)
 """
 
 
@@ -99,10 +100,14 @@ def e2e_rate(tree: str, mode: str, sensor: str, n: int, model: Path | None) -> t
             full-size SynData2 set once every identity's shape is cached).
     """
     env = {**os.environ, "PYTHONPATH": tree}
-    out = subprocess.run([sys.executable, "-c", _E2E, mode, sensor, str(n), "" if model is None else str(model)],
+    # -P: `python -c` would put the working directory (a checkout with its own depthface/) ahead of PYTHONPATH
+    out = subprocess.run([sys.executable, "-P", "-c", _E2E, mode, sensor, str(n),
+                          "" if model is None else str(model.resolve())],
                          env=env, capture_output=True, text=True, check=True)
-    wall, cpu = (float(x) for x in out.stdout.strip().splitlines()[-1].split())
-    return wall, cpu
+    wall, cpu, package = out.stdout.strip().splitlines()[-1].split()
+    if Path(package).resolve().parent.parent != Path(tree).resolve():
+        raise RuntimeError(f"the run meant for {tree} imported {package}")
+    return float(wall), float(cpu)
 
 
 def extract_tree(commit: str, dest: Path) -> Path:
