@@ -245,6 +245,7 @@ def main() -> None:
     global REPEATS
     REPEATS = max(1, args.repeats)
 
+    load_at_start = list(os.getloadavg())
     trees = {"after": str(Path(__file__).resolve().parents[1])}
     with tempfile.TemporaryDirectory() as tmp:
         before = None
@@ -266,7 +267,8 @@ def main() -> None:
         "after_commit": _git_head(),
         "e2e_frames": args.e2e_frames, "steady_chunks": args.steady_chunks, "e2e_repeats": args.e2e_repeats,
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_1min_5min_15min": list(os.getloadavg())},
+                    "cpus": os.cpu_count(), "load_average_1min_5min_15min_at_start": load_at_start,
+                    "load_average_1min_5min_15min": list(os.getloadavg())},
     }
     table = e2e_table(runs)
     print("\n".join(table))
