@@ -16,9 +16,8 @@ per-pixel label image (``LABEL_*``) that sensor models read (hair reflects diffe
 
 Everything is a pure function of its inputs and an explicit ``numpy.random.Generator`` whose number of
 draws does not depend on the window. The measurement process (what a sensor makes of this scene) lives
-in :mod:`depthface.synth.sensors`; :mod:`depthface.synth.sensor` runs both.
-
-(A little over 500 lines: one idea -- the scene's profile, its four mesh builders and their compositing.)
+in :mod:`depthface.synth.sensors`; :mod:`depthface.synth.sensor` runs both. The meshes are built by the
+compiled kernels of :mod:`depthface.synth.meshes` (bit-identical to generator version 1's numpy code).
 """
 
 from __future__ import annotations
