@@ -1,23 +1,25 @@
-"""Benchmark of the synthetic-frame pipeline: head render, scene context, Kinect sensor effects.
+"""Benchmark of the synthetic-data generator: complete samples per second, today's code against a reference tree.
 
-Median milliseconds per 640x480 frame over random head poses (yaw +-75 deg, pitch +-45 deg, roll +-20 deg,
-0.7-1.3 m) of the ICT head (22,288 triangles), single thread; each frame's stage is run ``--repeats`` times
-(same inputs, same seed) and its fastest run kept, which filters out interference from other processes on
-a shared machine (the load average is recorded). Stages:
+**End to end** (the figure that counts): complete samples per second of one process -- what
+``depthface synth --profile syndata2 --sensor ...`` writes per frame (scene, head render, hair, torso, background,
+sensor simulation, crop, labels, chunk writing) -- for clean, ``kinect_v1``, ``tof_kinect_v2`` and
+``kinect_v1_random`` samples, each in a fresh interpreter, for this checkout and for a reference tree (by default
+the code at commit ``4c60574``, extracted with ``git archive``), runs interleaved so that a drifting machine load
+hits both alike; medians and best of ``--e2e-repeats``, per wall-clock second and per CPU second of the process.
+Two measures:
 
-* ``render_head``: :func:`depthface.synth.render.render_depth` of the head, full frame (and in a window);
-* ``scene_context``: :func:`depthface.synth.sensor.add_scene_context` (hair, neck, torso, wall, boxes);
-* ``sensor_effects``: :func:`depthface.synth.sensor.apply_sensor`;
-* ``simulate_kinect``: both, as the data generator calls it;
+* ``dataset``: ``generate`` of a ``--e2e-frames`` (512) sample SynData2 set from scratch, as before: it includes
+  the one-time costs of a run (the face model's hole fills, the first identities' shapes -- 512 frames meet 165
+  identities, a full SynData2 set of 47,034 frames meets each 285 times -- and eight full frames);
+* ``steady``: the chunks of a full-size SynData2 set once every identity's shape is cached, i.e. the cost per
+  sample of a full run (``--steady-chunks`` chunks of 256 samples after chunk 0).
 
-each in the default head window (:data:`DEFAULT_WINDOW_MM`, 340 mm) and on the full frame; then complete
-samples per second of the whole generator in one process (``generate``: scene, render, sensor, crop, labels,
-chunk writing) for clean, ``kinect_v1``, ``tof_kinect_v2`` and ``kinect_v1_random`` frames -- and, with
-``--before DIR``, for clean and ``kinect_v1`` with an older package in the same run (runs interleaved, the
-best of ``--e2e-repeats`` kept, so that a drifting machine load hits both alike).
+**Stages** (``--stages``): median milliseconds per 640x480 frame over random head poses of the ICT head
+(``render_head``: the head's z-buffer; ``scene_context``, ``sensor_effects``, ``simulate_kinect``: in the 340 mm
+head window and on the full frame; ``metric_crop``), the fastest of ``--repeats`` runs of each.
 
-    git archive e6d257f depthface | tar -x -C /tmp/before      # the code before the issue-15 speed-ups
-    python benchmarks/bench_synth_render.py --frames 50 --before /tmp/before --out benchmarks/results/render.json
+    python benchmarks/bench_synth_render.py --out benchmarks/results/render.json      # before = 4c60574
+    python benchmarks/bench_synth_render.py --before /tmp/before                      # any tree holding depthface/
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +53,9 @@ def load_head(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 REPEATS = 3
+PROFILES = ("clean", "kinect_v1", "tof_kinect_v2", "kinect_v1_random")
+#: the code before the issue-15 synthesis speed-ups
+BEFORE_COMMIT = "4c60574"
 
 _E2E = """
 import sys, tempfile, time
@@ -57,28 +63,95 @@ from pathlib import Path
 from depthface.facemodel import load_face_model
 from depthface.synth.profiles import get_profile
 from depthface.synth.sensor import SensorProfile
-from depthface.synth.storage import generate
-name, n, model = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
+from depthface.synth import storage
+mode, name, n, model = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] or None
 m = load_face_model(model)
 sensor = None if name == "clean" else SensorProfile.preset(name)
 with tempfile.TemporaryDirectory() as tmp:
-    generate(Path(tmp) / "warm", get_profile("syndata2").scaled(count=8), 1, m, sensor, chunk_size=8, progress=False)
-    t0, c0 = time.perf_counter(), time.process_time()
-    generate(Path(tmp) / "d", get_profile("syndata2").scaled(count=n), 0, m, sensor, progress=False)
-    print(n / (time.perf_counter() - t0), n / (time.process_time() - c0))
+    # numba's caches loaded and every code path compiled once
+    storage.generate(Path(tmp) / "warm", get_profile("syndata2").scaled(count=8), 1, m, sensor, chunk_size=8,
+                     progress=False)
+    if mode == "dataset":
+        t0, c0 = time.perf_counter(), time.process_time()
+        storage.generate(Path(tmp) / "d", get_profile("syndata2").scaled(count=n), 0, m, sensor, progress=False)
+    else:  # steady: chunks of a full-size SynData2 set, every identity's shape cached
+        profile, sim = storage.with_sensor_camera(get_profile("syndata2"), sensor)
+        manifest = storage.make_manifest(profile, m, 0, sim, 256, 8)
+        worker = storage._Worker(m, profile, 0, sim, manifest)
+        for k in range(profile.n_identities):
+            worker.sampler.identity(k)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for c in range(1, 1 + n):
+            arrays, frames = worker.chunk(c)
+            storage.write_chunk(Path(tmp), c, arrays, frames)
+        n *= 256
+    import depthface
+    print(n / (time.perf_counter() - t0), n / (time.process_time() - c0), depthface.__file__)
 """
 
 
-def e2e_rate(tree: str, sensor: str, frames: int, model: Path | None) -> tuple[float, float]:
-    """Complete samples per second of ``generate`` (syndata2, one process) with the package in ``tree``,
-    in a fresh interpreter (numba's cache warmed by a first small dataset): per wall-clock second and per
-    CPU second of the process (what one process makes on a core it has to itself; on a shared machine the
-    wall-clock rate falls with the load, the CPU rate much less)."""
+def e2e_rate(tree: str, mode: str, sensor: str, n: int, model: Path | None) -> tuple[float, float]:
+    """Complete samples per second of one process with the package in ``tree``, in a fresh interpreter: per
+    wall-clock second and per CPU second of the process (what one process makes on a core it has to itself; on
+    a shared machine the wall-clock rate falls with the load, the CPU rate much less).
+
+    Args:
+        mode: ``dataset`` (``generate`` of ``n`` SynData2 samples from scratch) or ``steady`` (``n`` chunks of a
+            full-size SynData2 set once every identity's shape is cached).
+    """
     env = {**os.environ, "PYTHONPATH": tree}
-    out = subprocess.run([sys.executable, "-c", _E2E, sensor, str(frames), "" if model is None else str(model)],
+    # -P: `python -c` would put the working directory (a checkout with its own depthface/) ahead of PYTHONPATH
+    out = subprocess.run([sys.executable, "-P", "-c", _E2E, mode, sensor, str(n),
+                          "" if model is None else str(model.resolve())],
                          env=env, capture_output=True, text=True, check=True)
-    wall, cpu = (float(x) for x in out.stdout.strip().splitlines()[-1].split())
-    return wall, cpu
+    wall, cpu, package = out.stdout.strip().splitlines()[-1].split()
+    if Path(package).resolve().parent.parent != Path(tree).resolve():
+        raise RuntimeError(f"the run meant for {tree} imported {package}")
+    return float(wall), float(cpu)
+
+
+def extract_tree(commit: str, dest: Path) -> Path:
+    """``git archive`` of the ``depthface`` package at ``commit`` into ``dest`` (a tree for ``PYTHONPATH``)."""
+    repo = Path(__file__).resolve().parents[1]
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "depthface"], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def end_to_end(trees: dict[str, str], modes: dict[str, int], repeats: int, model: Path | None
+               ) -> dict[str, dict[str, dict[str, dict[str, list[float]]]]]:
+    """Every run's rates: ``[mode][tree][profile]["wall" | "cpu"]`` lists, trees interleaved per repeat."""
+    runs: dict = {}
+    for mode, n in modes.items():
+        for name in PROFILES:
+            for _ in range(repeats):
+                for tree, path in trees.items():
+                    wall, cpu = e2e_rate(path, mode, name, n, model)
+                    row = runs.setdefault(mode, {}).setdefault(tree, {}).setdefault(name, {"wall": [], "cpu": []})
+                    row["wall"].append(wall)
+                    row["cpu"].append(cpu)
+                    print(f"  {mode:8s} {tree:7s} {name:17s} {wall:7.1f} /wall s {cpu:7.1f} /CPU s", flush=True)
+    return runs
+
+
+def e2e_table(runs: dict) -> list[str]:
+    """Markdown rows: per measure, tree and clock, the median (best) rate of each profile, and the ratios."""
+    lines = ["| complete samples / s, one process | " + " | ".join(PROFILES) + " |",
+             "| --- |" + " --- |" * len(PROFILES)]
+    for mode, by_tree in runs.items():
+        for clock in ("cpu", "wall"):
+            for tree, rows in by_tree.items():
+                cells = [f"{np.median(rows[n][clock]):.0f} ({max(rows[n][clock]):.0f})" for n in PROFILES]
+                lines.append(f"| {mode}, {tree}, per {clock.upper() if clock == 'cpu' else 'wall'} s | "
+                             + " | ".join(cells) + " |")
+            if {"before", "after"} <= set(by_tree):
+                ratios = [np.median(by_tree["after"][n][clock]) / np.median(by_tree["before"][n][clock])
+                          for n in PROFILES]
+                lines.append(f"| {mode}, after / before ({clock}) | " + " | ".join(f"{r:.2f}x" for r in ratios)
+                             + " |")
+    return lines
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
@@ -99,27 +172,14 @@ class _Seeded:
         self.seed = seed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=50)
-    ap.add_argument("--e2e-frames", type=int, default=512, help="frames generated end to end per profile")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3, help="runs per frame and stage; the fastest is kept")
-    ap.add_argument("--model", type=Path, default=None, help="face model (default: the packaged one)")
-    ap.add_argument("--e2e-repeats", type=int, default=2, help="interleaved end-to-end runs per tree; best kept")
-    ap.add_argument("--before", type=Path, default=None,
-                    help="a tree holding an older depthface package to time end to end in the same run, e.g. made "
-                         "by `git archive e6d257f depthface | tar -x -C /tmp/before`")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/render.json"))
-    args = ap.parse_args()
-    global REPEATS
-    REPEATS = max(1, args.repeats)
-
+def stage_timings(frames: int, seed: int, model: Path | None) -> dict:
+    """Median / p90 milliseconds of the generator's stages on ``frames`` random head poses (see the module
+    docstring)."""
     K = Intrinsics.preset("kinect_v1")
-    V, T = load_head(args.model or PACKAGED_MODEL)
-    rng = np.random.default_rng(args.seed)
+    V, T = load_head(model or PACKAGED_MODEL)
+    rng = np.random.default_rng(seed)
     poses = []
-    for _ in range(args.frames):
+    for _ in range(frames):
         R = _rotation(rng.uniform(-75, 75), rng.uniform(-45, 45), rng.uniform(-20, 20))
         t = np.array([rng.uniform(-150, 150), rng.uniform(-100, 100), rng.uniform(700, 1300)])
         poses.append((R, t))
@@ -143,70 +203,91 @@ def main() -> None:
         stages["render_head_window"].append(ms)
         pixels.append((win[2] - win[0]) * (win[3] - win[1]))
         for suffix, w in (("", win), ("_full", None)):
-            seed = _Seeded([args.seed, i])
+            seed_i = _Seeded([seed, i])
             scene_win = sensor_input_window(w, K)
-            ms, (scene, labels) = timed(add_scene_context, clean, R, t, K, seed, KINECT_V1, window=scene_win,
+            ms, (scene, labels) = timed(add_scene_context, clean, R, t, K, seed_i, KINECT_V1, window=scene_win,
                                         return_labels=True)
             stages["scene_context" + suffix].append(ms)
-            ms, _ = timed(apply_sensor, scene, K, seed, KINECT_V1, labels=labels, window=w)
+            ms, _ = timed(apply_sensor, scene, K, seed_i, KINECT_V1, labels=labels, window=w)
             stages["sensor_effects" + suffix].append(ms)
-            ms, _ = timed(simulate_kinect, clean, R, t, K, seed, window_mm=None if w is None else DEFAULT_WINDOW_MM)
+            ms, _ = timed(simulate_kinect, clean, R, t, K, seed_i, window_mm=None if w is None else DEFAULT_WINDOW_MM)
             stages["simulate_kinect" + suffix].append(ms)
 
-    # metric crop of a full frame, and the whole generator end to end (render, sensor, crop, labels, write)
     from depthface.synth.scenes import crop_sample
 
     frame16 = np.clip(np.rint(clean), 0, 65535).astype(np.uint16)
-    stages["metric_crop"] = [timed(crop_sample, frame16, K, t)[0] for _ in range(args.frames)]
+    stages["metric_crop"] = [timed(crop_sample, frame16, K, t)[0] for _ in range(frames)]
+    return {"frames": frames, "resolution": [K.width, K.height], "triangles": int(len(T)),
+            "poses": "yaw U(-75,75), pitch U(-45,45), roll U(-20,20) deg; z U(700,1300) mm; x,y +-150/+-100 mm",
+            "window": f"{DEFAULT_WINDOW_MM:.0f} mm square around the head centre",
+            "median_window_pixels": float(np.median(pixels)), "repeats_per_frame": REPEATS,
+            "median_ms": {k: float(np.median(v)) for k, v in stages.items()},
+            "p90_ms": {k: float(np.percentile(v, 90)) for k, v in stages.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--e2e-frames", type=int, default=512, help="samples of the 'dataset' measure per profile")
+    ap.add_argument("--steady-chunks", type=int, default=2, help="256-sample chunks of the 'steady' measure")
+    ap.add_argument("--e2e-repeats", type=int, default=3, help="interleaved end-to-end runs per tree and profile")
+    ap.add_argument("--modes", default="steady,dataset", help="end-to-end measures to run (steady, dataset)")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a tree holding the reference depthface package (default: extracted from --before-commit)")
+    ap.add_argument("--before-commit", default=BEFORE_COMMIT, help="the reference commit (default: %(default)s)")
+    ap.add_argument("--no-before", action="store_true", help="time this checkout only")
+    ap.add_argument("--stages", action="store_true", help="also time the stages (render, context, sensor, crop)")
+    ap.add_argument("--frames", type=int, default=50, help="random poses of the stage timings")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="stage timings: runs per frame and stage, fastest kept")
+    ap.add_argument("--model", type=Path, default=None, help="face model (default: the packaged one)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/render.json"))
+    args = ap.parse_args()
+    global REPEATS
+    REPEATS = max(1, args.repeats)
+
+    load_at_start = list(os.getloadavg())
     trees = {"after": str(Path(__file__).resolve().parents[1])}
-    if args.before is not None:
-        trees["before"] = str(args.before)
-    e2e: dict[str, dict[str, float]] = {}
-    e2e_cpu: dict[str, dict[str, float]] = {}
-    for name in ("clean", "kinect_v1", "tof_kinect_v2", "kinect_v1_random"):
-        for _ in range(args.e2e_repeats):  # interleaved, best kept: the machine's load drifts
-            for tree, path in trees.items():
-                if tree == "before" and name not in ("clean", "kinect_v1"):
-                    continue
-                wall, cpu = e2e_rate(path, name, args.e2e_frames, args.model)
-                for table, rate in ((e2e, wall), (e2e_cpu, cpu)):
-                    row = table.setdefault(tree, {})
-                    row[name] = max(row.get(name, 0.0), rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        before = None
+        if not args.no_before:
+            before = args.before or extract_tree(args.before_commit, Path(tmp) / "before")
+            trees = {"before": str(before), **trees}
+        sizes = {"steady": args.steady_chunks, "dataset": args.e2e_frames}
+        modes = {m: sizes[m] for m in args.modes.split(",") if m}
+        print(f"end to end, {args.e2e_repeats} interleaved runs per tree and profile:")
+        runs = end_to_end(trees, modes, args.e2e_repeats, args.model)
 
     result = {
-        "generate_samples_per_s_one_process": e2e["after"],
-        "generate_samples_per_s_one_process_before": e2e.get("before"),
-        "generate_samples_per_cpu_s_one_process": e2e_cpu["after"],
-        "generate_samples_per_cpu_s_one_process_before": e2e_cpu.get("before"),
-        "e2e_frames": args.e2e_frames, "e2e_repeats": args.e2e_repeats,
-        "before_tree": None if args.before is None else str(args.before),
-        "frames": args.frames, "resolution": [K.width, K.height], "triangles": int(len(T)),
-        "poses": "yaw U(-75,75), pitch U(-45,45), roll U(-20,20) deg; z U(700,1300) mm; x,y +-150/+-100 mm",
-        "window": f"{DEFAULT_WINDOW_MM:.0f} mm square around the head centre",
-        "median_window_pixels": float(np.median(pixels)),
-        "repeats_per_frame": REPEATS,
+        "end_to_end": runs,
+        "median_samples_per_cpu_s": {m: {t: {n: float(np.median(r[n]["cpu"])) for n in r} for t, r in bt.items()}
+                                     for m, bt in runs.items()},
+        "median_samples_per_wall_s": {m: {t: {n: float(np.median(r[n]["wall"])) for n in r} for t, r in bt.items()}
+                                      for m, bt in runs.items()},
+        "before": None if args.no_before else (str(args.before) if args.before else args.before_commit),
+        "after_commit": _git_head(),
+        "e2e_frames": args.e2e_frames, "steady_chunks": args.steady_chunks, "e2e_repeats": args.e2e_repeats,
         "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
-        "median_ms": {k: float(np.median(v)) for k, v in stages.items()},
-        "p90_ms": {k: float(np.percentile(v, 90)) for k, v in stages.items()},
+                    "cpus": os.cpu_count(), "load_average_1min_5min_15min_at_start": load_at_start,
+                    "load_average_1min_5min_15min": list(os.getloadavg())},
     }
-    full = result["median_ms"]["render_head"] + result["median_ms"]["simulate_kinect"]
-    result["median_ms_per_sample_window"] = full
-    print(f"{args.frames} frames 640x480, ICT head {len(T)} triangles, "
-          f"window median {result['median_window_pixels']:.0f} px")
-    print(f"{'stage':24s} {'median ms':>10s} {'p90 ms':>10s}")
-    for k in stages:
-        print(f"{k:24s} {result['median_ms'][k]:10.3f} {result['p90_ms'][k]:10.3f}")
-    print(f"{'render + simulate (win)':24s} {full:10.3f}   -> {1000 / full:.0f} samples/s/core")
-    print(f"complete samples/s, one process (render, sensor, crop, labels, write; {args.e2e_frames} frames, best "
-          f"of {args.e2e_repeats}):")
-    print(f"{'':24s} " + " ".join(f"{n:>16s}" for n in e2e["after"]))
-    for label, table in (("per wall s", e2e), ("per CPU s", e2e_cpu)):
-        for tree, row in table.items():
-            print(f"{tree + ', ' + label:24s} " + " ".join(f"{row.get(n, float('nan')):16.0f}" for n in e2e["after"]))
+    table = e2e_table(runs)
+    print("\n".join(table))
+    result["table"] = table
+    if args.stages:
+        result["stages"] = stage_timings(args.frames, args.seed, args.model)
+        print(f"{'stage':24s} {'median ms':>10s} {'p90 ms':>10s}")
+        for k, v in result["stages"]["median_ms"].items():
+            print(f"{k:24s} {v:10.3f} {result['stages']['p90_ms'][k]:10.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
+
+
+def _git_head() -> str | None:
+    """This checkout's commit (``None`` outside git)."""
+    out = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
 
 
 if __name__ == "__main__":

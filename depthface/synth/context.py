@@ -16,9 +16,8 @@ per-pixel label image (``LABEL_*``) that sensor models read (hair reflects diffe
 
 Everything is a pure function of its inputs and an explicit ``numpy.random.Generator`` whose number of
 draws does not depend on the window. The measurement process (what a sensor makes of this scene) lives
-in :mod:`depthface.synth.sensors`; :mod:`depthface.synth.sensor` runs both.
-
-(A little over 500 lines: one idea -- the scene's profile, its four mesh builders and their compositing.)
+in :mod:`depthface.synth.sensors`; :mod:`depthface.synth.sensor` runs both. The meshes are built by the
+compiled kernels of :mod:`depthface.synth.meshes` (bit-identical to generator version 1's numpy code).
 """
 
 from __future__ import annotations
@@ -32,7 +31,12 @@ from numba import njit
 
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
-from depthface.geometry.rotations import rotvec_to_matrix_np
+from depthface.synth.exact import euler_rotation, rigid_rows
+from depthface.synth.meshes import (BODY_DRAWS, BODY_VERTICES, BOX_DRAWS, HAIR_COLS, HAIR_ROWS,  # noqa: F401
+                                    NECK_TRIANGLES, SKULL_AXES_MM, SKULL_CENTRE_MM, SKULL_EXPONENT, WALL_DRAWS,
+                                    body_draws, body_ranges, body_triangles, body_vertices, box_corners,
+                                    box_triangles, hair_draws, hair_vertices, in_ranges, surface_triangles,
+                                    wall_plane)
 from depthface.synth.params import ADDED, check_params
 from depthface.synth.render import Window, check_depth_frame, clip_window, render_into_window
 
@@ -114,75 +118,12 @@ def scene_of(profile) -> SceneProfile:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Scene context: meshes
+# Scene context: meshes (built in :mod:`depthface.synth.meshes`)
 
 
 def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
-    """``Rx(-pitch) Ry(yaw) Rz(roll)`` (the project's Euler convention), (3, 3)."""
-    y, p, r = np.radians([yaw_deg, -pitch_deg, roll_deg])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rx @ ry @ rz
-
-
-def _scaled_rotation(R: np.ndarray, f: float) -> np.ndarray:
-    """``exp(f log R)``: the rotation about R's axis by ``f`` times its angle, (3, 3)."""
-    c = np.clip((np.trace(R) - 1) / 2, -1.0, 1.0)
-    angle = math.acos(c)
-    if angle < 1e-9:
-        return np.eye(3)
-    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
-    n = np.linalg.norm(w)
-    if n < 1e-9:  # angle ~ pi: axis from the symmetric part
-        axis = np.sqrt(np.maximum((np.diag(R) + 1) / 2, 0))
-    else:
-        axis = w / n
-    return rotvec_to_matrix_np(f * angle * axis)
-
-
-def _grid_triangles(rows: int, cols: int, wrap: bool) -> np.ndarray:
-    """Triangles of a ``rows x cols`` vertex grid (index ``r * cols + c``), columns wrapping if ``wrap``."""
-    c_end = cols if wrap else cols - 1
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(c_end), indexing="ij")
-    r, c = r.ravel(), c.ravel()
-    c1 = (c + 1) % cols
-    a, b, d, e = r * cols + c, r * cols + c1, (r + 1) * cols + c, (r + 1) * cols + c1
-    return np.concatenate([np.stack([a, d, b], 1), np.stack([b, d, e], 1)]).astype(np.int32)
-
-
-def _orient_outward(vertices: np.ndarray, triangles: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Flip every triangle if most of them wind inward (normal toward ``centre``)."""
-    a, b, c = vertices[triangles[:, 0]], vertices[triangles[:, 1]], vertices[triangles[:, 2]]
-    n = np.cross(b - a, c - a)
-    if np.sum(np.einsum("ij,ij->i", n, (a + b + c) / 3 - centre)) < 0:
-        return triangles[:, [0, 2, 1]]
-    return triangles
-
-
-@lru_cache(maxsize=16)
-def _surface_triangles(rows: int, cols: int) -> np.ndarray:
-    """Outward CCW triangles of a closed-around grid whose rows run from the top (-y) down and whose columns
-    run around y with ``(x, z) ~ (sin phi, cos phi)``: the layout of the hair, torso and neck grids.
-    Read-only (cached)."""
-    phi = np.linspace(0, 2 * np.pi, cols, endpoint=False)[None, :]
-    pol = np.linspace(0.05, np.pi - 0.05, rows)[:, None]
-    verts = np.stack(np.broadcast_arrays(np.sin(pol) * np.sin(phi), -np.cos(pol), np.sin(pol) * np.cos(phi)), -1)
-    tris = np.ascontiguousarray(_orient_outward(verts.reshape(-1, 3), _grid_triangles(rows, cols, True), np.zeros(3)))
-    tris.flags.writeable = False
-    return tris
-
-
-def _spow(x: np.ndarray, e: float) -> np.ndarray:
-    return np.sign(x) * np.abs(x) ** e
-
-
-#: The ICT skull as a super-ellipsoid in the head frame (mm): centre, semi-axes, vertical exponent. Over the
-#: mean head's scalp vertices the super-ellipsoid "radius" has median 0.99 and 95th percentile 1.05 (1.11-1.13
-#: for random identities); ears and the widest skulls stick out up to 1.16.
-SKULL_CENTRE_MM = (0.0, -15.0, -12.0)
-SKULL_AXES_MM = (80.0, 97.0, 97.0)
-SKULL_EXPONENT = 2.5
+    """``Rx(-pitch) Ry(yaw) Rz(roll)`` (the project's Euler convention, degrees), (3, 3)."""
+    return euler_rotation(float(yaw_deg), float(pitch_deg), float(roll_deg))
 
 
 def skull_scale(head_vertices: np.ndarray, quantile: float = 0.98) -> float:
@@ -191,44 +132,100 @@ def skull_scale(head_vertices: np.ndarray, quantile: float = 0.98) -> float:
     Args:
         head_vertices: ``(V, 3)`` head-frame vertices (mm) of the subject's head mesh; those with
             ``y < 20`` (above the ears' centre) are used.
+
+    The value is ``np.quantile`` of the super-ellipsoid "radius" ``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` of those
+    vertices (scaled offsets from the centre; numpy's libm ``hypot`` and ``pow``), bit for bit. The radius is
+    monotone in ``g = hypot(dx, dz)^e + |dy|^e``; a cheap ``g`` (:func:`_skull_rank_keys`, a few ulps from the
+    libm powers) ranks the vertices, and the exact radius is computed only for those whose cheap ``g`` lies
+    within a relative 1e-9 of the two order statistics the quantile needs (:func:`_skull_candidates`): every
+    other vertex lies on the same side of them either way.
     """
     P = np.ascontiguousarray(np.asarray(head_vertices, dtype=np.float64).reshape(-1, 3))
-    f = np.empty(len(P))
-    n = _skull_radius(P, *SKULL_CENTRE_MM, *SKULL_AXES_MM, float(SKULL_EXPONENT), f)
+    args = (*SKULL_CENTRE_MM, *SKULL_AXES_MM, float(SKULL_EXPONENT))
+    keys = np.empty(len(P))
+    excluded = _skull_rank_keys(P, *args, keys)  # y >= 20: ranked first
+    n = len(P) - excluded
     if n == 0:
         return 1.0
-    return quantile_linear(f[:n], quantile)
+    virtual, lo, hi = _quantile_ranks(n, quantile)
+    part = np.partition(keys, [lo + excluded, hi + excluded] if hi > lo else lo + excluded)
+    a, b = _skull_candidates(P, *args, keys, part[lo + excluded], part[hi + excluded], lo + excluded,
+                             hi + excluded)
+    return _interpolate(a, b, virtual - lo)
 
 
-@njit(cache=True, nogil=True)
-def _skull_radius(P, c0, c1, c2, a0, a1, a2, e, out):  # pragma: no cover
-    """Super-ellipsoid "radius" ``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` of the vertices with ``y < 20`` (scaled
-    offsets from the centre), written to ``out[:n]``; returns n. The same IEEE operations as the numpy
-    expression (libm ``pow`` and ``hypot``), so the same bits."""
-    n = 0
-    for i in range(P.shape[0]):
-        if P[i, 1] < 20.0:
+@njit(cache=True, nogil=True, error_model="numpy")
+def _skull_rank_keys(P, c0, c1, c2, a0, a1, a2, e, keys):  # pragma: no cover
+    """``keys[i]``: vertex ``i``'s ``g`` (see :func:`skull_scale`; for ``e = 2.5`` by square roots, otherwise the
+    radius itself), or ``-1 - i`` where ``y >= 20`` (below every ``g >= 0``, and distinct, which keeps the
+    partition fast); returns the number of those. Branch-free for ``e = 2.5`` (it vectorises)."""
+    n = P.shape[0]
+    if e == 2.5:
+        for i in range(n):
             d0 = (P[i, 0] - c0) / a0
             d1 = (P[i, 1] - c1) / a1
             d2 = (P[i, 2] - c2) / a2
-            out[n] = (math.hypot(d0, d2) ** e + abs(d1) ** e) ** (1 / e)
-            n += 1
-    return n
+            sq = d0 * d0 + d2 * d2
+            g = sq * math.sqrt(math.sqrt(sq)) + d1 * d1 * math.sqrt(abs(d1))
+            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
+    else:
+        for i in range(n):
+            g = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
+            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
+    excluded = 0
+    for i in range(n):
+        excluded += keys[i] < 0.0
+    return excluded
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _skull_radius(d0, d1, d2, e):  # pragma: no cover
+    """``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` with libm's ``hypot`` and ``pow``: the numpy expression's bits."""
+    return (math.hypot(d0, d2) ** e + abs(d1) ** e) ** (1 / e)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _skull_candidates(P, c0, c1, c2, a0, a1, a2, e, keys, t_lo, t_hi, lo, hi):  # pragma: no cover
+    """The exact radii of rank ``lo`` and ``hi`` in the order of ``keys`` (whose values there are ``t_lo``,
+    ``t_hi``): those of the keys within a relative 1e-9 of them, sorted, offset by the count below."""
+    if e != 2.5:
+        return t_lo, t_hi
+    lo_b = t_lo - 1e-9 * t_lo
+    hi_b = t_hi + 1e-9 * t_hi
+    below = 0
+    exact = np.empty(keys.shape[0])
+    m = 0
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k < lo_b:
+            below += 1
+        elif k <= hi_b:
+            exact[m] = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
+            m += 1
+    cand = np.sort(exact[:m])
+    return cand[lo - below], cand[hi - below]
+
+
+def _quantile_ranks(n: int, q: float) -> tuple[float, int, int]:
+    """numpy's "linear" quantile of ``n`` values: the virtual index and the two ranks it lies between."""
+    virtual = (n - 1) * np.float64(q)
+    lo = int(np.floor(virtual))
+    hi = min(lo + 1, n - 1)
+    return virtual, min(max(lo, 0), n - 1), hi
+
+
+def _interpolate(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation between two order statistics (``t`` in [0, 1])."""
+    diff = b - a
+    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
 
 
 def quantile_linear(values: np.ndarray, q: float) -> float:
     """``np.quantile(values, q)`` (the default "linear" method) of a 1-D float64 array, bit for bit, with one
-    partial sort and none of numpy's generic machinery (it dominated :func:`skull_scale`)."""
-    n = len(values)
-    virtual = (n - 1) * np.float64(q)
-    lo = int(np.floor(virtual))
-    hi = min(lo + 1, n - 1)
-    lo = min(max(lo, 0), n - 1)
-    part = np.partition(values, np.unique([lo, hi]))
-    a, b = part[lo], part[hi]
-    t = virtual - lo
-    diff = b - a
-    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    partial sort and none of numpy's generic machinery."""
+    virtual, lo, hi = _quantile_ranks(len(values), q)
+    part = np.partition(values, [lo, hi] if hi > lo else lo)
+    return _interpolate(part[lo], part[hi], virtual - lo)
 
 
 def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *, scale: float = 1.05, rows: int = 20,
@@ -250,79 +247,9 @@ def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *
     Returns:
         ``vertices`` ``(rows * cols, 3)`` float64 and ``triangles`` ``(T, 3)`` int32, outward CCW.
     """
-    p = scene_of(profile)
-    u = rng.uniform
-    t = u(*p.hair_thickness_mm)
-    top = u(*p.hair_top_volume_mm)
-    back = u(0.0, 15.0)
-    expo = u(2.2, 2.8)
-    sc = max(float(scale), 0.5)
-    cx = SKULL_CENTRE_MM[0] + u(-2, 2)
-    cy = SKULL_CENTRE_MM[1] + u(-3, 3)
-    cz = SKULL_CENTRE_MM[2] + back / 2
-    ax = SKULL_AXES_MM[0] * sc
-    ay = SKULL_AXES_MM[1] * sc + 0.5 * t + top
-    az = SKULL_AXES_MM[2] * sc + back / 2
-    cy = cy - top / 2  # extra volume grows upward, not down into the face
-    front = u(*p.hairline_front_mm)
-    long_hair = rng.random() < p.long_hair_probability
-    if long_hair:
-        side, nape = u(*p.long_hair_side_mm), u(*p.long_hair_back_mm)
-    else:
-        side, nape = u(*p.hairline_side_mm), u(*p.hairline_back_mm)
-    asym = u(-8, 8, size=2)
-    bumps = u(-1, 1, size=(3, 2)) * np.array([[0.03], [0.02], [0.015]])
-    phases = u(0, 2 * np.pi, size=(3, 2))
-
-    phi = np.linspace(0, 2 * np.pi, cols, endpoint=False)  # 0 = back (+z), pi = front (-z)
-    # Hairline around the head (piecewise linear in the azimuth from the back, mirrored): the nape, the
-    # sides down to ~112 deg (the face's side edge is at ~120 deg), then up to the forehead by 140 deg.
-    knots = np.radians([0.0, 90.0, 112.0, 140.0, 180.0])
-    heights = [nape, side, side, front + 0.1 * (side - front), front]
-    from_back = np.minimum(phi, 2 * np.pi - phi)
-    hairline = np.interp(from_back, knots, heights) + asym[0] * np.sin(phi) + asym[1] * np.sin(2 * phi)
-    y_top = cy - ay
-    y_low = cy + 0.97 * ay  # short hair ends before the super-ellipsoid closes
-    hairline = np.clip(hairline, y_top + 20.0, np.inf if long_hair else y_low)
-    s = np.linspace(0, 1, rows)[:, None]
-    y = y_top + (hairline[None, :] - y_top) * s**2  # (rows, cols); s^2 spacing: even steps along the dome
-    q = np.clip(np.abs(y - cy) / ay, 0.0, 1.0)
-    dome = (1 - q**expo) ** (1 / expo)
-    if long_hair:
-        rho = np.where(y < cy, dome, 1.0 - 0.15 * np.clip((y - cy) / 300.0, 0, 1))
-    else:
-        rho = dome
-    bump = np.ones_like(rho)
-    for k in range(3):
-        bump += bumps[k, 0] * np.sin((k + 1) * phi[None, :] + phases[k, 0]) * np.sin((k + 1) * np.pi * s + phases[k, 1])
-    rho = rho * bump
-    thick = t * (0.6 + 0.4 * np.cos(phi))[None, :]  # full thickness at the back, 0.2 t at the forehead
-    x = cx + (ax + thick) * rho * np.sin(phi)[None, :]
-    z = cz + (az + thick) * rho * np.cos(phi)[None, :]
-    if p.hair_ragged_mm[1] > 0:  # drawn only when on, so that the default draws what version 1 drew
-        amp = u(*p.hair_ragged_mm)
-        jitter = np.clip(rng.standard_normal((rows + 1, cols)), -2.5, 2.5) * amp
-        # smoothed around the head ([1, 2, 1] / 4, wrapping): tufts a few vertices wide, not a spiky surface
-        jitter = 0.25 * (np.roll(jitter, 1, 1) + 2.0 * jitter + np.roll(jitter, -1, 1))
-        radial = jitter[:rows] * np.minimum(1.0, 4.0 * s)  # none at the crown's pole, full from a quarter down
-        x = x + radial * np.sin(phi)[None, :]
-        z = z + radial * np.cos(phi)[None, :]
-        y = y.copy()
-        y[-1] += jitter[rows]  # a ragged hairline
-    verts = np.stack([x, y, z], -1).reshape(-1, 3)
-    return verts, _surface_triangles(rows, cols)
-
-
-def _superellipsoid(axes: np.ndarray, e_vert: float, e_horiz: float, rows: int,
-                    cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """A closed super-ellipsoid around the origin (y down), outward CCW; ``(V, 3)``, ``(T, 3)``."""
-    eta = np.linspace(-np.pi / 2, np.pi / 2, rows)[:, None]  # -pi/2 = top (y = -ay)
-    om = np.linspace(0, 2 * np.pi, cols, endpoint=False)[None, :]
-    ce, se = _spow(np.cos(eta), e_vert), _spow(np.sin(eta), e_vert)
-    x = axes[0] * ce * _spow(np.sin(om), e_horiz)
-    y = axes[1] * se * np.ones_like(om)
-    z = axes[2] * ce * _spow(np.cos(om), e_horiz)
-    return np.stack([x, y, z], -1).reshape(-1, 3), _surface_triangles(rows, cols)
+    verts = np.empty((rows * cols, 3))
+    hair_vertices(hair_draws(rng, scene_of(profile), rows, cols), scale, verts, rows, cols)
+    return verts, surface_triangles(rows, cols)
 
 
 def body_mesh(head_R: np.ndarray, head_t: np.ndarray, rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE
@@ -338,42 +265,9 @@ def body_mesh(head_R: np.ndarray, head_t: np.ndarray, rng: np.random.Generator, 
         ``vertices`` ``(V, 3)``, ``triangles`` ``(T, 3)`` int32 (outward CCW) and the number of neck triangles
         (they come first).
     """
-    p = scene_of(profile)
-    u = rng.uniform
-    R = np.asarray(head_R, dtype=np.float64)
-    t = np.asarray(head_t, dtype=np.float64).reshape(3)
-    follow = u(*p.torso_follow)
-    R_torso = _scaled_rotation(R, follow) @ _rotation(u(-p.torso_yaw_deg, p.torso_yaw_deg), u(-5, 5), u(-4, 4))
-    joint = R @ np.array([0.0, 110.0, 15.0]) + t
-    origin = joint + R_torso @ np.array([0.0, u(*p.neck_length_mm), u(0.0, 25.0)])
-    # Neck tube: ring at the head (head frame), ring at the torso top (torso frame), linear in between.
-    n_ring, n_rows = 24, 5
-    rx, rz = u(*p.neck_radius_mm), u(*p.neck_radius_mm)
-    ang = np.linspace(0, 2 * np.pi, n_ring, endpoint=False)
-    ring = np.stack([rx * np.sin(ang), np.zeros(n_ring), rz * np.cos(ang)], 1)
-    top = (ring + [0.0, 90.0, 12.0]) @ R.T + t
-    bottom = (ring * 1.1 + [0.0, 30.0, 0.0]) @ R_torso.T + origin
-    w = np.linspace(0, 1, n_rows)[:, None, None]
-    neck_v = ((1 - w) * top[None] + w * bottom[None]).reshape(-1, 3)
-    neck_t = _surface_triangles(n_rows, n_ring)  # rows from the head down, ring (sin, cos): outward
-    # Torso.
-    half_h = 700.0
-    axes = np.array([u(*p.shoulder_half_width_mm), half_h, u(*p.torso_half_depth_mm)])
-    tv, tt = _superellipsoid(axes, u(*p.torso_roundness), u(0.7, 1.0), 18, 36)
-    tv = (tv + [0.0, 30.0 + half_h, u(10.0, 40.0)]) @ R_torso.T + origin
-    verts = np.concatenate([neck_v, tv])
-    tris = np.concatenate([neck_t, tt + len(neck_v)]).astype(np.int32)
-    return verts, tris, len(neck_t)
-
-
-_BOX_TRIS = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4],
-                      [2, 3, 7], [2, 7, 6], [1, 2, 6], [1, 6, 5], [0, 4, 7], [0, 7, 3]], dtype=np.int32)
-
-
-def _box(size: np.ndarray, R: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """The 8 corners ``(8, 3)`` of a box (outward CCW with :data:`_BOX_TRIS`)."""
-    s = np.array([[-1, -1, -1], [1, -1, -1], [1, 1, -1], [-1, 1, -1], [-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]])
-    return (s * size / 2) @ R.T + centre
+    verts = np.empty((BODY_VERTICES, 3))
+    body_vertices(*_pose(head_R, head_t), body_draws(rng, scene_of(profile)), verts)
+    return verts, body_triangles(), NECK_TRIANGLES
 
 
 def sample_wall(head_t: np.ndarray, rng: np.random.Generator,
@@ -383,15 +277,7 @@ def sample_wall(head_t: np.ndarray, rng: np.random.Generator,
     It crosses the optical axis at ``wall_distance_mm`` (at least ``wall_min_gap_mm`` behind the head) and is
     tilted by up to ``wall_yaw_deg`` / ``wall_pitch_deg``.
     """
-    p = scene_of(profile)
-    lo = max(p.wall_distance_mm[0], float(head_t[2]) + p.wall_min_gap_mm)
-    dist = rng.uniform(lo, max(lo, p.wall_distance_mm[1]))
-    R = _rotation(rng.uniform(-p.wall_yaw_deg, p.wall_yaw_deg), rng.uniform(-p.wall_pitch_deg, p.wall_pitch_deg))
-    present = rng.random() < p.wall_probability
-    if not present:
-        return None
-    n = R @ np.array([0.0, 0.0, -1.0])
-    return np.array([*n, n[2] * dist])
+    return wall_plane(head_t, rng.random(WALL_DRAWS), scene_of(profile))
 
 
 def box_meshes(head_t: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator, far_mm: float,
@@ -399,24 +285,16 @@ def box_meshes(head_t: np.ndarray, intrinsics: Intrinsics, rng: np.random.Genera
     """Random boxes between the head and ``far_mm`` (camera frame), each at least 250 mm behind the head
     centre at its nearest corner and centred inside the field of view. ``(8 k, 3)``, ``(12 k, 3)``."""
     p = scene_of(profile)
-    k = int(rng.integers(p.box_count[0], p.box_count[1] + 1))
-    verts, tris = [], []
-    hz = float(head_t[2])
-    for i in range(k):
-        size = rng.uniform(*p.box_size_mm, size=3)
-        R = _rotation(rng.uniform(-45, 45), rng.uniform(-10, 10))
-        z = rng.uniform(hz + 350.0, max(hz + 350.0, far_mm - 100.0))
-        px = rng.uniform(0, intrinsics.width)
-        py = rng.uniform(0, intrinsics.height)
-        centre = np.array([(px - intrinsics.cx) / intrinsics.fx * z, (py - intrinsics.cy) / intrinsics.fy * z, z])
-        corners = _box(size, R, centre)
-        if corners[:, 2].min() < hz + 250.0:
-            continue
-        tris.append(_BOX_TRIS + 8 * len(verts))
-        verts.append(corners)
-    if not verts:
-        return np.zeros((0, 3)), np.zeros((0, 3), np.int32)
-    return np.concatenate(verts), np.concatenate(tris)
+    n = int(rng.integers(p.box_count[0], p.box_count[1] + 1))
+    corners = np.empty((8 * n, 3))
+    k = box_corners(head_t, intrinsics, rng.random((n, BOX_DRAWS)), far_mm, p, corners)
+    return corners[:8 * k], box_triangles(k)
+
+
+def _pose(head_R: np.ndarray, head_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(3, 3)`` and ``(3,)`` contiguous float64 copies of a head pose."""
+    R = np.ascontiguousarray(np.asarray(head_R, dtype=np.float64).reshape(3, 3))
+    return R, np.ascontiguousarray(np.asarray(head_t, dtype=np.float64).reshape(3))
 
 
 @njit(cache=True, nogil=True)
@@ -430,11 +308,11 @@ def _composite_labels(ids, tri_label, labels):  # pragma: no cover
                 labels[i, j] = tri_label[k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _render_plane(depth, labels, label, nx, ny, nz, d, fx, fy, cx, cy, u0, v0):  # pragma: no cover
     """z-min composite of the plane ``n . p = d`` (exact ray-plane depth) into window-local ``depth``
     (pixel ``(u, v)`` at ``[v - v0, u - u0]``). Pixels already nearer than the plane's nearest point in
-    the window are skipped without a division."""
+    the window keep their depth (even if the plane's own rounding would make it a tie)."""
     h, w = depth.shape
     a = nx / fx
     b = ny / fy
@@ -447,19 +325,18 @@ def _render_plane(depth, labels, label, nx, ny, nz, d, fx, fy, cx, cy, u0, v0): 
     if not inv_max > 0.0:
         return
     z_near = 1.0 / inv_max
+    lab = np.uint8(label)
     for i in range(h):
         row = b * (v0 + i) + c
-        for j in range(w):
-            old = depth[i, j]
-            if old != 0.0 and old <= z_near:
-                continue
+        drow = depth[i]
+        lrow = labels[i]
+        for j in range(w):  # branch-free (it vectorises): the plane wins where it is nearer, or alone
+            old = drow[j]
             den = a * (u0 + j) + row
-            if den * d <= 0.0:
-                continue
             z = d / den
-            if old == 0.0 or z < old:
-                depth[i, j] = z
-                labels[i, j] = label
+            win = ((old == 0.0) | (old > z_near)) & (den * d > 0.0) & ((old == 0.0) | (z < old))
+            drow[j] = np.float32(z) if win else old
+            lrow[j] = lab if win else lrow[j]
 
 
 def add_scene_context(depth: np.ndarray, head_R: np.ndarray, head_t: np.ndarray, intrinsics: Intrinsics,
@@ -502,36 +379,67 @@ def _context_local(src: np.ndarray, head_R: np.ndarray, head_t: np.ndarray, intr
                    head_vertices: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The scene context composited over ``src[window]``: local ``(v1 - v0, u1 - u0)`` float32 depth and
     uint8 labels. Draws the same random numbers whatever the window."""
-    R = np.asarray(head_R, dtype=np.float64).reshape(3, 3)
-    t = np.asarray(head_t, dtype=np.float64).reshape(3)
     u0, v0, u1, v1 = window
-    meshes: list[tuple[np.ndarray, np.ndarray, int]] = []
-    if rng.random() < profile.hair_probability:
-        scale = 1.05 if head_vertices is None else skull_scale(head_vertices) + 0.01
-        hv, ht = hair_mesh(rng, profile, scale=scale)
-        meshes.append((hv @ R.T + t, ht, LABEL_HAIR))
-    bv, bt, _ = body_mesh(R, t, rng, profile)
-    meshes.append((bv, bt, LABEL_BODY))
-    wall = sample_wall(t, rng, profile)
-    far = profile.wall_distance_mm[1] if wall is None else float(wall[3] / wall[2])
-    xv, xt = box_meshes(t, intrinsics, rng, far, profile)
-    if len(xt):
-        meshes.append((xv, xt, LABEL_OBJECT))
-
     local = src[v0:v1, u0:u1].copy()  # never a view: the input is not modified
     local_labels = (local > 0).view(np.uint8)  # LABEL_SUBJECT == 1
-    if local.size == 0:
-        return local, local_labels
-    ids = np.full(local.shape, -1, np.int32)
-    offsets = np.cumsum([0] + [len(v) for v, _, _ in meshes])
-    verts = np.concatenate([v for v, _, _ in meshes])
-    tris = np.concatenate([tr + o for (_, tr, _), o in zip(meshes, offsets)])
-    tri_label = np.concatenate([np.full(len(tr), lab, np.uint8) for _, tr, lab in meshes])
-    render_into_window(verts, tris, intrinsics, window, local, ids)
-    _composite_labels(ids, tri_label, local_labels)
-    if wall is not None:
-        _render_plane(local, local_labels, LABEL_WALL, *(float(x) for x in wall), float(intrinsics.fx),
-                      float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy), u0, v0)
+    composite_context(local, local_labels, window, head_R, head_t, intrinsics, rng, profile, head_vertices)
     return local, local_labels
 
 
+def composite_context(depth: np.ndarray, labels: np.ndarray, window: Window, head_R: np.ndarray, head_t: np.ndarray,
+                      intrinsics: Intrinsics, rng: np.random.Generator, profile: SceneProfile,
+                      head_vertices: np.ndarray | None = None) -> None:
+    """Draw the scene context and composite it by z-buffer min into window-sized buffers, in place.
+
+    Args:
+        depth: ``(v1 - v0, u1 - u0)`` float32 C-contiguous depth (mm, 0 = nothing) of the window's pixels.
+        labels: ``(v1 - v0, u1 - u0)`` uint8 labels, overwritten where the context is nearer.
+        window: ``(u0, v0, u1, v1)`` inside the image.
+        head_vertices: the subject's ``(V, 3)`` head-frame vertices (the hair fits its skull) or ``None``.
+
+    The random draws (their number independent of the window): the hair's presence, the hair, the neck and
+    torso with the wall (one call), the box count, the boxes.
+    """
+    R, t = _pose(head_R, head_t)
+    hair = rng.random() < profile.hair_probability
+    if hair:
+        scale = 1.05 if head_vertices is None else skull_scale(head_vertices) + 0.01
+        hd = hair_draws(rng, profile)
+    body_wall = rng.random(BODY_DRAWS + WALL_DRAWS)
+    p = profile
+    n_boxes = int(rng.integers(p.box_count[0], p.box_count[1] + 1))
+    box_units = rng.random((n_boxes, BOX_DRAWS))
+
+    n_hair = HAIR_ROWS * HAIR_COLS if hair else 0
+    verts = np.empty((n_hair + BODY_VERTICES + 8 * n_boxes, 3))
+    if hair:
+        head_frame = np.empty((n_hair, 3))
+        hair_vertices(hd, scale, head_frame)
+        rigid_rows(head_frame, R, t, verts)
+    body_vertices(R, t, in_ranges(body_ranges(p), body_wall[:BODY_DRAWS]), verts[n_hair:n_hair + BODY_VERTICES])
+    wall = wall_plane(t, body_wall[BODY_DRAWS:], p)
+    far = p.wall_distance_mm[1] if wall is None else float(wall[3] / wall[2])
+    k = box_corners(t, intrinsics, box_units, far, p, verts[n_hair + BODY_VERTICES:])
+    if depth.size == 0:
+        return
+    tris, tri_label = _context_topology(hair, k)
+    ids = np.full(depth.shape, -1, np.int32)
+    render_into_window(verts[:n_hair + BODY_VERTICES + 8 * k], tris, intrinsics, window, depth, ids)
+    _composite_labels(ids, tri_label, labels)
+    if wall is not None:
+        _render_plane(depth, labels, LABEL_WALL, *(float(x) for x in wall), float(intrinsics.fx),
+                      float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy), window[0], window[1])
+
+
+@lru_cache(maxsize=64)
+def _context_topology(hair: bool, boxes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Triangles of the context's meshes (hair if any, neck and torso, ``boxes`` boxes; vertices in that order)
+    and each triangle's label, read-only."""
+    parts = ([(surface_triangles(HAIR_ROWS, HAIR_COLS), LABEL_HAIR)] if hair else []) + [
+        (body_triangles(), LABEL_BODY), (box_triangles(boxes), LABEL_OBJECT)]
+    n_hair = HAIR_ROWS * HAIR_COLS if hair else 0
+    offsets = ([0] if hair else []) + [n_hair, n_hair + BODY_VERTICES]
+    tris = np.concatenate([tr + o for (tr, _), o in zip(parts, offsets)]).astype(np.int32)
+    labels = np.concatenate([np.full(len(tr), lab, np.uint8) for tr, lab in parts])
+    tris.flags.writeable = labels.flags.writeable = False
+    return tris, labels

@@ -87,24 +87,7 @@ def _rasterise(verts, tris, fx, fy, cx, cy, near, cull, u0, v0, u1, v1, depth, i
         ic = tris[t, 2]
         if not (ok[ia] and ok[ib] and ok[ic]):
             continue
-        ax = qx[ia]
-        ay = qy[ia]
-        bx = qx[ib]
-        by = qy[ib]
-        cx_ = qx[ic]
-        cy_ = qy[ic]
-        xmin = max(u0, -((-min(ax, min(bx, cx_))) // _ISUB))
-        xmax = min(u1 - 1, max(ax, max(bx, cx_)) // _ISUB)
-        if xmin > xmax:
-            continue
-        ymin = max(v0, -((-min(ay, min(by, cy_))) // _ISUB))
-        ymax = min(v1 - 1, max(ay, max(by, cy_)) // _ISUB)
-        if ymin > ymax:
-            continue
-        area = (bx - ax) * (cy_ - ay) - (by - ay) * (cx_ - ax)
-        if area == 0:
-            continue
-        # Plane of the triangle in 3D: n . p = d (float64, from the unsnapped vertices).
+        # Plane of the triangle in 3D: n . p = d (float64, from the unsnapped vertices); back faces leave first.
         pax = verts[ia, 0]
         pay = verts[ia, 1]
         paz = verts[ia, 2]
@@ -121,6 +104,24 @@ def _rasterise(verts, tris, fx, fy, cx, cy, near, cull, u0, v0, u1, v1, depth, i
         if cull and not (d < 0.0):
             continue
         if d == 0.0 or not np.isfinite(d):
+            continue
+        ax = qx[ia]
+        ay = qy[ia]
+        bx = qx[ib]
+        by = qy[ib]
+        cx_ = qx[ic]
+        cy_ = qy[ic]
+        # pixel centres in the bounding box (snapped coordinates are 1/256 px: >> _SHIFT floors)
+        xmin = max(u0, -((-min(ax, min(bx, cx_))) >> _SHIFT))
+        xmax = min(u1 - 1, max(ax, max(bx, cx_)) >> _SHIFT)
+        if xmin > xmax:
+            continue
+        ymin = max(v0, -((-min(ay, min(by, cy_))) >> _SHIFT))
+        ymax = min(v1 - 1, max(ay, max(by, cy_)) >> _SHIFT)
+        if ymin > ymax:
+            continue
+        area = (bx - ax) * (cy_ - ay) - (by - ay) * (cx_ - ax)
+        if area == 0:
             continue
         if area < 0:
             bx, by, cx_, cy_ = cx_, cy_, bx, by
@@ -176,6 +177,7 @@ def _rasterise(verts, tris, fx, fy, cx, cy, near, cull, u0, v0, u1, v1, depth, i
 
 #: Sub-pixel precision of the coverage test: projected vertices are snapped to 1/256 pixel.
 _ISUB = 256
+_SHIFT = 8  # log2(_ISUB)
 _SUB = float(_ISUB)
 #: Guard band (in 1/256 pixels): a triangle with a vertex projecting beyond +-2^21 pixels is skipped, which
 #: keeps every edge-function product within int64.

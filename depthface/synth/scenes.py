@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numba import njit
 
 from depthface.facemodel import MorphableModel
 from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.geometry.crop import metric_crop
 from depthface.geometry.rotations import euler_to_matrix, matrix_to_quaternion
+from depthface.synth.exact import rigid_row, rows_combination
 from depthface.synth.profiles import EXPRESSIONS, SynthProfile
 from depthface.synth.render import render_depth
 
@@ -125,6 +127,30 @@ def close_holes(vertices: np.ndarray, triangles: np.ndarray, fills: list[tuple[n
     return np.concatenate([vertices, np.array(centres).reshape(-1, 3)]), closed_triangles
 
 
+@njit(cache=True, nogil=True)
+def _pose_head(neutral, weights, rows, nz, loops, loop_starts, hole_depths, R, t, head, posed):  # pragma: no cover
+    """:meth:`SceneSampler.head_vertices` (``head`` ``(V, 3)``: ``neutral + weights @ rows[nz]``, reshaped),
+    :func:`close_holes` (a centre per hole: the mean of its rim plus ``hole_depths`` along z) and the pose
+    (``posed`` ``(V + holes, 3)``: ``@ R.T + t``) in one call, rounding as the numpy originals do."""
+    n = neutral.shape[0]
+    flat_neutral = neutral.reshape(-1)
+    flat = head.reshape(-1)
+    rows_combination(weights, rows, nz, flat)
+    for j in range(flat.shape[0]):
+        flat[j] = flat_neutral[j] + flat[j]
+    for v in range(n):
+        rigid_row(head[v, 0], head[v, 1], head[v, 2], R, t, posed, v)
+    for h in range(hole_depths.shape[0]):
+        a, b = loop_starts[h], loop_starts[h + 1]
+        centre = np.empty(3)
+        for c in range(3):
+            acc = head[loops[a], c]
+            for i in range(a + 1, b):
+                acc += head[loops[i], c]
+            centre[c] = acc / (b - a)
+        rigid_row(centre[0] + 0.0, centre[1] + 0.0, centre[2] + hole_depths[h], R, t, posed, n + h)
+
+
 class SceneSampler:
     """Draws scenes of a profile from a face model, deterministically per ``(seed, index)``.
 
@@ -155,6 +181,9 @@ class SceneSampler:
         self.fills = hole_fills(self.mean, self.triangles, lm)
         self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
         self.closed_triangles.flags.writeable = False
+        self._loops = np.concatenate([loop for loop, _ in self.fills] + [np.zeros(0, np.int64)]).astype(np.int64)
+        self._loop_starts = np.cumsum([0] + [len(loop) for loop, _ in self.fills]).astype(np.int64)
+        self._hole_depths = np.array([depth for _, depth in self.fills], dtype=np.float64)
 
     def identity(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Identity ``k``'s coefficients ``(Ki,)`` and neutral shape ``(V, 3)`` in the head frame (mm)."""
@@ -199,15 +228,27 @@ class SceneSampler:
 
     def head_vertices(self, scene: Scene) -> np.ndarray:
         """``(V, 3)`` vertices of the scene's face in the head frame (mm)."""
+        return self.posed(scene)[0]
+
+    def posed(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        """The scene's face: head-frame vertices ``(V, 3)`` (:meth:`head_vertices`) and camera-frame vertices
+        ``(V + holes, 3)`` with the eyes and mouth closed (:meth:`render_mesh`), in one compiled pass that
+        rounds as ``neutral + (w[nz] @ rows[nz]).reshape(-1, 3)``, :func:`close_holes` and ``@ R.T + t`` do."""
         _, neutral = self.identity(scene.identity_id)
         nz = np.flatnonzero(scene.expression)
-        return neutral + (scene.expression[nz] @ self.expr_rows[nz]).reshape(-1, 3)
+        head = np.empty_like(neutral)
+        posed = np.empty((len(neutral) + len(self._hole_depths), 3))
+        _pose_head(neutral, np.ascontiguousarray(scene.expression[nz]), self.expr_rows, nz, self._loops,
+                   self._loop_starts, self._hole_depths, np.ascontiguousarray(scene.rotation),
+                   np.ascontiguousarray(scene.translation, dtype=np.float64), head, posed)
+        return head, posed
 
     def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
         mouth closed; ``head_vertices``: the scene's :meth:`head_vertices` if already computed."""
-        hv = self.head_vertices(scene) if head_vertices is None else head_vertices
-        verts, triangles = close_holes(hv, self.triangles, self.fills, self.closed_triangles)
+        if head_vertices is None:
+            return self.posed(scene)[1], self.closed_triangles
+        verts, triangles = close_holes(head_vertices, self.triangles, self.fills, self.closed_triangles)
         return verts @ scene.rotation.T + scene.translation, triangles
 
     def render(self, scene: Scene) -> np.ndarray:

@@ -39,6 +39,7 @@ from depthface.geometry.camera import Intrinsics
 from depthface.geometry.conventions import CROP_PIXELS, CROP_SIZE_MM
 from depthface.synth.profiles import SynthProfile
 from depthface.synth.render import depth_to_uint16, render_depth
+from depthface.synth.sample import STREAM_SENSOR, make_sample
 from depthface.synth.scenes import Scene, SceneSampler, crop_sample, label_fields, quaternions
 from depthface.synth.sensor import SimulationProfile, as_simulation, simulate_frame
 from depthface.synth.sensors import SensorProfile
@@ -51,7 +52,6 @@ FORMATS = ("depthface-synth", REAL_FORMAT)
 #: arrays only imported real datasets have: 0 = crop written, 1 = no head found, 2 = unreadable frame;
 #: the frame's number in its dataset's file names
 REAL_FIELDS: dict[str, tuple[tuple[int, ...], str]] = {"status": ((), "uint8"), "frame_number": ((), "int64")}
-STREAM_SENSOR = 2
 DEFAULT_CHUNK = 256
 DEFAULT_FULL_FRAMES = 8
 
@@ -143,9 +143,8 @@ def render_frame(sampler: SceneSampler, sensor: SimulationProfile | None, seed: 
     """
     scene = sampler.scene(index) if scene is None else scene
     k = intrinsics or sampler.profile.intrinsics
-    head = sampler.head_vertices(scene)
-    vertices, triangles = sampler.render_mesh(scene, head)
-    depth = render_depth(vertices, triangles, k)
+    head, vertices = sampler.posed(scene)
+    depth = render_depth(vertices, sampler.closed_triangles, k)
     if sensor is None:
         frame = depth_to_uint16(depth)
     else:
@@ -175,15 +174,18 @@ class _Worker:
         scenes = self.sampler.scenes(range(lo, hi))
         quats = quaternions(scenes)
         for i, scene, q in zip(range(lo, hi), scenes, quats):
-            frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, i,
-                                                  full=i < m["n_full_frames"], scene=scene)
-            labels = self.sampler.labels(scene, vertices, q)
-            crop, crop_labels = crop_sample(frame, self.sampler.profile.intrinsics, labels["crop_centre"].astype(np.float64))
-            arrays["depth"][i - lo] = crop
-            for name, value in {**labels, **crop_labels}.items():
-                arrays[name][i - lo] = value
-            if i < m["n_full_frames"]:
+            if i < m["n_full_frames"]:  # kept whole for pictures: rendered full-frame
+                frame, scene, vertices = render_frame(self.sampler, self.sensor, self.seed, i, full=True, scene=scene)
+                labels = self.sampler.labels(scene, vertices, q)
+                crop, crop_labels = crop_sample(frame, self.sampler.profile.intrinsics,
+                                                labels["crop_centre"].astype(np.float64))
+                labels.update(crop_labels)
                 frames[i] = frame
+            else:
+                crop, labels = make_sample(self.sampler, self.sensor, self.seed, scene, q)
+            arrays["depth"][i - lo] = crop
+            for name, value in labels.items():
+                arrays[name][i - lo] = value
         return arrays, frames
 
 

@@ -10,7 +10,8 @@ import numpy as np
 from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.params import ADDED, check_params
-from depthface.synth.render import Window
+from depthface.synth.render import Window, clip_window
+from depthface.synth.sensors.kernels import stamp_holes
 
 if TYPE_CHECKING:  # pragma: no cover
     from depthface.synth.sensor import SimulationProfile
@@ -68,7 +69,68 @@ class SensorProfile:
         Raises:
             InputError: NaN / inf / negative depth among the pixels read.
         """
+        u0, v0, u1, v1 = window
+        out = np.zeros((intrinsics.height, intrinsics.width), np.uint16)
+        out[v0:max(v1, v0), u0:max(u1, u0)] = self.measure_window(depth, origin, labels, intrinsics, rng, window)
+        return out
+
+    def measure_window(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray | None,
+                       intrinsics: Intrinsics, rng: np.random.Generator, window: Window) -> np.ndarray:
+        """:meth:`measure` restricted to its window: ``(v1 - v0, u1 - u0)`` uint16 (no pixels for an empty
+        window), element ``[v - v0, u - u0]`` is pixel ``(u, v)`` of the frame :meth:`measure` returns (the same
+        draws, the same values).
+
+        The frame's draws, a fixed number in a fixed order whatever the window (so a window of the frame is
+        simulated exactly as the full frame is there): the seed of the per-pixel randomness, the family's
+        per-frame value (:meth:`_frame_draw`), the number of holes (``holes_per_frame`` per 640x480, Poisson) and
+        their shapes (anywhere in the frame, semi-axes in ``hole_radius_px``). Then the family's kernel
+        (:meth:`_kernel`) and the holes."""
+        H, W = intrinsics.height, intrinsics.width
+        region, (u0, v0, u1, v1) = self._work_region(depth, origin, intrinsics, window, self._kernel_margin())
+        seed = np.uint64(rng.integers(0, 2**63, dtype=np.int64))
+        frame_value = self._frame_draw(rng)
+        n_holes = int(rng.poisson(self.holes_per_frame * W * H / (640 * 480)))
+        hole_draws = rng.random((n_holes, 5))
+        ox, oy = window[0], window[1]
+        out = np.zeros((max(window[3] - oy, 0), max(window[2] - ox, 0)), np.uint16)
+        if u1 <= u0 or v1 <= v0:
+            return out
+        lab = labels if labels is not None else np.zeros((1, 1), np.uint8)
+        bad = self._kernel(depth, origin, lab, labels is not None, out, (ox, oy), intrinsics, region,
+                           (u0, v0, u1, v1), seed, frame_value)
+        if bad:
+            raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
+        if n_holes:
+            lo, hi = (float(r) for r in self.hole_radius_px)
+            stamp_holes(out, hole_draws, float(W), float(H), lo, hi, u0, v0, u1, v1, ox, oy)
+        return out
+
+    def _kernel_margin(self) -> int:
+        """Pixels around the window whose scene depth the kernel reads (normals, edges, lateral jitter)."""
+        return BASE_MARGIN_PX
+
+    def _frame_draw(self, rng: np.random.Generator) -> float:
+        """The family's one per-frame random value (e.g. how much hair drops out), drawn after the seed."""
         raise NotImplementedError
+
+    def _kernel(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray, use_labels: bool,
+                out: np.ndarray, out_origin: tuple[int, int], intrinsics: Intrinsics, region: Window, window: Window,
+                seed: np.uint64, frame_value: float) -> int:
+        """Measure ``window`` (inside the work ``region``, both ``(u0, v0, u1, v1)``) into ``out``, whose element
+        ``[0, 0]`` is pixel ``out_origin``; returns the number of invalid depths met."""
+        raise NotImplementedError
+
+    def _work_region(self, depth: np.ndarray, origin: tuple[int, int], intrinsics: Intrinsics, window: Window,
+                     margin: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """The region a kernel works on, ``(c0, r0, c1, r1)``: the window plus ``margin`` pixels, clipped to the
+        image and to the depth box from ``origin``; and the window clipped to that region, ``(u0, v0, u1, v1)``."""
+        ou, ov = origin
+        u0, v0, u1, v1 = window
+        c0, r0, c1, r1 = clip_window((u0 - margin, v0 - margin, u1 + margin, v1 + margin), intrinsics.width,
+                                     intrinsics.height)
+        c0, r0 = max(c0, ou), max(r0, ov)
+        c1, r1 = min(c1, ou + depth.shape[1]), min(r1, ov + depth.shape[0])
+        return (c0, r0, c1, r1), (max(u0, c0), max(v0, r0), min(u1, c1), min(v1, r1))
 
     @classmethod
     def preset(cls, name: str) -> "SimulationProfile":

@@ -36,34 +36,103 @@ def mix64(x):  # pragma: no cover
 def edge_distance(meas, jump, band):  # pragma: no cover
     """Chebyshev distance (int8, capped: 127 = farther than ``band``) of each pixel to a depth
     discontinuity: a 4-neighbour jump larger than ``jump`` times the nearer depth, or measured next to
-    unmeasured. Both pixels of a discontinuity are at distance 0."""
+    unmeasured. Both pixels of a discontinuity are at distance 0.
+
+    Branch-free passes that vectorise: the discontinuities of horizontal and vertical pixel pairs, then (for
+    ``band == 1``, every preset) a 3x3 dilation; wider bands stamp each discontinuity's neighbourhood."""
     rh, rw = meas.shape
+    edge = np.zeros((rh, rw), np.uint8)
+    for i in range(rh):
+        row = meas[i]
+        e = edge[i]
+        for j in range(rw - 1):
+            jmp = _jump(row[j], row[j + 1], jump)
+            e[j] |= jmp
+            e[j + 1] |= jmp
+    for i in range(rh - 1):
+        top = meas[i]
+        bottom = meas[i + 1]
+        e0 = edge[i]
+        e1 = edge[i + 1]
+        for j in range(rw):
+            jmp = _jump(top[j], bottom[j], jump)
+            e0[j] |= jmp
+            e1[j] |= jmp
+    if band == 1:
+        return _near_edge(edge)
     dist = np.full((rh, rw), 127, np.int8)
     for i in range(rh):
         for j in range(rw):
-            z = meas[i, j]
-            e = False
-            if j + 1 < rw:
-                z2 = meas[i, j + 1]
-                if (z > 0.0) != (z2 > 0.0) or (z > 0.0 and abs(z2 - z) > jump * min(z, z2)):
-                    e = True
-                    dist[i, j + 1] = 0
-            if i + 1 < rh:
-                z2 = meas[i + 1, j]
-                if (z > 0.0) != (z2 > 0.0) or (z > 0.0 and abs(z2 - z) > jump * min(z, z2)):
-                    e = True
-                    dist[i + 1, j] = 0
-            if e:
-                dist[i, j] = 0
-    for i in range(rh):
-        for j in range(rw):
-            if dist[i, j] == 0:
+            if edge[i, j]:
                 for ii in range(max(i - band, 0), min(i + band + 1, rh)):
                     for jj in range(max(j - band, 0), min(j + band + 1, rw)):
                         dd = max(abs(ii - i), abs(jj - j))
                         if dist[ii, jj] > dd:
                             dist[ii, jj] = dd
     return dist
+
+
+@njit(cache=True, nogil=True)
+def _near_edge(edge):  # pragma: no cover
+    """:func:`edge_distance` with ``band == 1`` from the discontinuity mask: 0 on it, 1 beside it (8-neighbours),
+    127 elsewhere."""
+    rh, rw = edge.shape
+    row_any = np.zeros((rh, rw), np.uint8)  # the pixel or a left / right neighbour is on a discontinuity
+    for i in range(rh):
+        e = edge[i]
+        o = row_any[i]
+        o[0] = e[0] | (e[1] if rw > 1 else np.uint8(0))
+        for j in range(1, rw - 1):
+            o[j] = e[j - 1] | e[j] | e[j + 1]
+        if rw > 1:
+            o[rw - 1] = e[rw - 2] | e[rw - 1]
+    dist = np.empty((rh, rw), np.int8)
+    for i in range(rh):
+        e = edge[i]
+        a = row_any[i]
+        b = row_any[max(i - 1, 0)]
+        c = row_any[min(i + 1, rh - 1)]
+        o = dist[i]
+        for j in range(rw):
+            near = a[j] | b[j] | c[j]
+            o[j] = np.int8(127) - np.int8(126) * np.int8(near) - np.int8(e[j])
+    return dist
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _jump(z, z2, jump):  # pragma: no cover
+    """1 (uint8) where two neighbouring depths form a discontinuity: one measured and one not, or both measured
+    with ``|z2 - z| > jump * min(z, z2)`` (``z2 - z`` in the depths' own float32)."""
+    a = z > 0.0
+    b = z2 > 0.0
+    return np.uint8((a != b) | (a & (abs(z2 - z) > jump * min(z, z2))))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def farthest_neighbour(meas, i, j, z):  # pragma: no cover
+    """The measured 4-neighbour of pixel ``(i, j)`` whose depth differs most from ``z`` (order: below, above,
+    right, left; the first of equals): ``(|difference|, its depth)``, ``(0, 0)`` when none is measured."""
+    rh, rw = meas.shape
+    best = 0.0
+    zn = 0.0
+    for k in range(4):
+        ii = i + (1 if k == 0 else -1 if k == 1 else 0)
+        jj = j + (1 if k == 2 else -1 if k == 3 else 0)
+        if ii < 0 or ii >= rh or jj < 0 or jj >= rw:
+            continue
+        z2 = np.float64(meas[ii, jj])
+        if z2 > 0.0 and abs(z2 - z) > best:
+            best = abs(z2 - z)
+            zn = z2
+    return best, zn
+
+
+@njit(cache=True, nogil=True, inline="always")
+def mixed_depth(z, zn, hsh):  # pragma: no cover
+    """A depth between ``z`` and its neighbour's ``zn``, ``z + alpha (zn - z)`` with ``alpha`` from bits 52-63 of
+    the pixel's hash (a mixed, "flying" pixel)."""
+    alpha = (np.float64((hsh >> np.uint64(52)) & np.uint64(0xFFF)) + 0.5) * (1.0 / 4096.0)
+    return z + alpha * (zn - z)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -137,10 +206,16 @@ def pixel_bits(s64, v, u, W):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def stamp_holes(out, holes, u0, v0, u1, v1):  # pragma: no cover
-    """Zero the ellipses ``holes`` (N, 5) ``[cu, cv, a, b, angle]`` inside the window."""
-    for k in range(holes.shape[0]):
-        cu, cv, a, b, ang = holes[k, 0], holes[k, 1], holes[k, 2], holes[k, 3], holes[k, 4]
+def stamp_holes(out, draws, width, height, r_lo, r_hi, u0, v0, u1, v1, ox, oy):  # pragma: no cover
+    """Zero random ellipses inside the window; pixel ``(u, v)`` is ``out[v - oy, u - ox]``. Each row of the
+    ``(N, 5)`` uniform ``draws`` gives one: centre anywhere in the ``width x height`` frame, semi-axes in
+    ``[r_lo, r_hi]``, any orientation."""
+    for k in range(draws.shape[0]):
+        cu = draws[k, 0] * width - 0.5
+        cv = draws[k, 1] * height - 0.5
+        a = r_lo + draws[k, 2] * (r_hi - r_lo)
+        b = r_lo + draws[k, 3] * (r_hi - r_lo)
+        ang = draws[k, 4] * np.pi
         r = max(a, b)
         ca = math.cos(ang)
         sa = math.sin(ang)
@@ -149,18 +224,4 @@ def stamp_holes(out, holes, u0, v0, u1, v1):  # pragma: no cover
                 x = (u - cu) * ca + (v - cv) * sa
                 y = -(u - cu) * sa + (v - cv) * ca
                 if (x / a) ** 2 + (y / b) ** 2 <= 1.0:
-                    out[v, u] = 0
-
-
-
-def holes_array(draws: np.ndarray, width: int, height: int, radius_px: tuple[float, float]) -> np.ndarray:
-    """Random ellipses ``(N, 5)`` ``[cu, cv, a, b, angle]`` from ``(N, 5)`` uniform draws: centres anywhere in
-    the frame, semi-axes in ``radius_px``, any orientation (for :func:`stamp_holes`)."""
-    lo, hi = radius_px
-    holes = np.empty((len(draws), 5))
-    holes[:, 0] = draws[:, 0] * width - 0.5
-    holes[:, 1] = draws[:, 1] * height - 0.5
-    holes[:, 2] = lo + draws[:, 2] * (hi - lo)
-    holes[:, 3] = lo + draws[:, 3] * (hi - lo)
-    holes[:, 4] = draws[:, 4] * np.pi
-    return holes
+                    out[v - oy, u - ox] = 0

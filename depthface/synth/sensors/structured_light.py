@@ -48,18 +48,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
 from numba import njit
 
-from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
 from depthface.synth.params import ADDED
-from depthface.synth.render import Window, clip_window
+from depthface.synth.render import Window
 from depthface.synth.sensors.base import BASE_MARGIN_PX, SensorProfile
-from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, holes_array, incidence_angle, mix64,
-                                             pixel_bits, stamp_holes)
+from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour,
+                                             incidence_angle, mix64, mixed_depth, pixel_bits)
 
 
 @dataclass(frozen=True)
@@ -155,58 +155,46 @@ class StructuredLightProfile(SensorProfile):
         return (m + (shadow if self.projector_offset_mm < 0 else 0), m,
                 m + (shadow if self.projector_offset_mm > 0 else 0), m)
 
-    def measure(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray | None, intrinsics: Intrinsics,
-                rng: np.random.Generator, window: Window) -> np.ndarray:
-        """See :meth:`SensorProfile.measure` and the module docstring."""
-        p = self
-        H, W = intrinsics.height, intrinsics.width
-        ou, ov = origin
-        u0, v0, u1, v1 = window
-        box = (ou, ov, ou + depth.shape[1], ov + depth.shape[0])
-        m = BASE_MARGIN_PX + p.correlation_radius_px
-        c0, r0, c1, r1 = clip_window((u0 - m, v0 - m, u1 + m, v1 + m), W, H)
-        c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
-        u0, v0, u1, v1 = max(u0, c0), max(v0, r0), min(u1, c1), min(v1, r1)
-        # A fixed number of draws in a fixed order (holes are drawn over the whole frame), so a window of the
-        # frame is simulated exactly as the full frame is there.
-        seed = int(rng.integers(0, 2**63, dtype=np.int64))
-        hair_drop = float(rng.uniform(*p.hair_dropout))
-        n_holes = int(rng.poisson(p.holes_per_frame * W * H / (640 * 480)))
-        hole_draws = rng.random((n_holes, 5))
-        out = np.zeros((H, W), np.uint16)
-        if u1 <= u0 or v1 <= v0:
-            return out
-        use_labels = labels is not None
-        lab = labels if use_labels else np.zeros((1, 1), np.uint8)
+    def _kernel_margin(self) -> int:
+        return BASE_MARGIN_PX + self.correlation_radius_px
+
+    def _frame_draw(self, rng: np.random.Generator) -> float:
+        """The frame's hair dropout probability."""
+        return float(rng.uniform(*self.hair_dropout))
+
+    def _kernel(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray, use_labels: bool,
+                out: np.ndarray, out_origin: tuple[int, int], intrinsics: Intrinsics, region: Window, window: Window,
+                seed: np.uint64, frame_value: float) -> int:
+        """See :meth:`SensorProfile._kernel` and the module docstring (``frame_value``: the hair dropout)."""
+        p, k = self, intrinsics
         fb = p.focal_px * p.baseline_mm
         sub = float(p.disparity_subpixel)
-        scan_margin = math.ceil(abs(intrinsics.fx * p.projector_offset_mm) / p.min_range_mm) + 1
-        bad = _sensor_kernel(
-            depth, ou, ov, lab, use_labels, out, u0, v0, u1, v1, r0, c0, r1, c1, float(intrinsics.fx),
-            float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy), np.uint64(seed), NORMAL,
-            float(intrinsics.fx * p.projector_offset_mm), scan_margin, int(p.correlation_radius_px),
-            float(p.edge_jump_fraction), np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1),
-            float(p.lateral_noise_px), float(p.lateral_noise_angle_px), float(p.flying_pixel_probability),
-            math.radians(p.grazing_dropout_deg), math.radians(p.grazing_dropout_width_deg), hair_drop,
-            float(p.hair_noise_mm), float(fb), sub, _depth_levels(fb, sub, p.min_range_mm), p.disparity_noise_px(),
-            float(p.angle_noise_coeff_m * 1e3), math.radians(p.max_noise_angle_deg), float(p.min_range_mm),
-            float(p.max_range_mm))
-        if bad:
-            raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
-        if n_holes:
-            stamp_holes(out, holes_array(hole_draws, W, H, p.hole_radius_px), u0, v0, u1, v1)
-        return out
+        scan_margin = math.ceil(abs(k.fx * p.projector_offset_mm) / p.min_range_mm) + 1
+        (c0, r0, c1, r1), (u0, v0, u1, v1) = region, window
+        return _sensor_kernel(
+            depth, origin[0], origin[1], labels, use_labels, out, out_origin[0], out_origin[1], k.width, u0, v0, u1,
+            v1, r0, c0, r1, c1, float(k.fx), float(k.fy), float(k.cx), float(k.cy), seed, NORMAL,
+            float(k.fx * p.projector_offset_mm), scan_margin, int(p.correlation_radius_px), float(p.edge_jump_fraction),
+            np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1), float(p.lateral_noise_px),
+            float(p.lateral_noise_angle_px), float(p.flying_pixel_probability), math.radians(p.grazing_dropout_deg),
+            math.radians(p.grazing_dropout_width_deg), frame_value, float(p.hair_noise_mm), float(fb), sub,
+            _depth_levels(fb, sub, p.min_range_mm), p.disparity_noise_px(), float(p.angle_noise_coeff_m * 1e3),
+            math.radians(p.max_noise_angle_deg), float(p.min_range_mm), float(p.max_range_mm))
 
 
+@lru_cache(maxsize=64)
 def _depth_levels(fb: float, sub: float, min_range_mm: float) -> np.ndarray:
-    """Depth of each quantised disparity level ``k / sub``, up to a little below ``min_range_mm``."""
+    """Depth of each quantised disparity level ``k / sub``, up to a little below ``min_range_mm`` (read-only,
+    cached)."""
     if sub <= 0:
         return np.zeros(1)
     n_levels = int(fb * sub / (0.5 * min_range_mm)) + 2
-    return fb * sub / np.maximum(np.arange(n_levels, dtype=np.float64), 1e-300)
+    levels = fb * sub / np.maximum(np.arange(n_levels, dtype=np.float64), 1e-300)
+    levels.flags.writeable = False
+    return levels
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: no cover
     """The clean depth of region ``[c0,c1) x [r0,r1)`` where the projector lights it, ``(rh, rw)``
     float32 (0 = nothing or shadow), and the number of invalid (NaN, inf, negative) input pixels.
@@ -214,7 +202,8 @@ def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: 
     Scanning a row away from the projector (``proj_b = fx b``; b > 0: right to left), a pixel is lit iff its
     projector column ``u - proj_b / z`` lies beyond every one seen so far; pixels up to ``scan_margin``
     columns outside the region on the projector's side are scanned as potential occluders. Pixel (u, v) is
-    ``depth[v - ov, u - ou]``.
+    ``depth[v - ov, u - ou]``. Per row, the projector columns first (branch-free: it vectorises; +inf where
+    nothing is measured), then the scan.
     """
     H, W = depth.shape
     rh = r1 - r0
@@ -223,26 +212,30 @@ def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: 
     meas = np.zeros((rh, rw), np.float32)
     if proj_b > 0.0:
         start, stop, step = min(ou + W - 1, c1 - 1 + scan_margin), c0 - 1, -1
+        ua, ub = c0, start + 1
     else:
         start, stop, step = max(ou, c0 - scan_margin), c1, 1
+        ua, ub = start, c1
+    n = max(ub - ua, 0)
+    ues = np.empty(n)
     for v in range(r0, r1):
         i = v - r0
+        row = depth[v - ov]
+        for k in range(n):
+            u = ua + k
+            z = row[u - ou]
+            valid = (z >= 0.0) & (z < np.inf)
+            bad += (1 - np.int64(valid)) * np.int64((c0 <= u) & (u < c1))
+            ue = -step * (u - proj_b / z)  # decreases along the scan while lit
+            ues[k] = ue if valid & (z != 0.0) else np.inf
         run = np.inf
+        out = meas[i]
         for u in range(start, stop, step):
-            z = depth[v - ov, u - ou]
-            if not (z >= 0.0 and z < np.inf):
-                if c0 <= u < c1:
-                    bad += 1
-                continue
-            if z == 0.0:
-                continue
-            if proj_b != 0.0:
-                ue = -step * (u - proj_b / z)  # decreases along the scan while lit
-                if ue >= run:
-                    continue
-                run = ue
+            ue = ues[u - ua]
+            lit = ue < run
+            run = ue if lit else run
             if c0 <= u < c1:
-                meas[i, u - c0] = z
+                out[u - c0] = row[u - ou] if lit else np.float32(0.0)
     return meas, bad
 
 
@@ -251,31 +244,25 @@ def _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin):  # pragma: 
 def _correlation_blur(meas, radius, jump):  # pragma: no cover
     """Box average over ``2 radius + 1`` pixels along rows, then along columns, of the neighbours on the same
     surface as the centre pixel (depth within ``jump`` times its depth); unmeasured pixels stay 0."""
+    return _blur_columns(_blur_columns(meas, radius, jump, True), radius, jump, False)
+
+
+@njit(cache=True, nogil=True)
+def _blur_columns(meas, radius, jump, along_rows):  # pragma: no cover
+    """One pass of :func:`_correlation_blur`: along rows (over columns) or along columns (over rows)."""
     rh, rw = meas.shape
-    tmp = np.zeros_like(meas)
+    out = np.zeros_like(meas)
+    n_along = rw if along_rows else rh
     for i in range(rh):
         for j in range(rw):
             z = meas[i, j]
             if z <= 0.0:
                 continue
+            c = j if along_rows else i
             s = 0.0
             n = 0
-            for jj in range(max(j - radius, 0), min(j + radius + 1, rw)):
-                z2 = meas[i, jj]
-                if z2 > 0.0 and abs(z2 - z) <= jump * z:
-                    s += z2
-                    n += 1
-            tmp[i, j] = s / n
-    out = np.zeros_like(meas)
-    for i in range(rh):
-        for j in range(rw):
-            z = tmp[i, j]
-            if z <= 0.0:
-                continue
-            s = 0.0
-            n = 0
-            for ii in range(max(i - radius, 0), min(i + radius + 1, rh)):
-                z2 = tmp[ii, j]
+            for k in range(max(c - radius, 0), min(c + radius + 1, n_along)):
+                z2 = meas[i, k] if along_rows else meas[k, j]
                 if z2 > 0.0 and abs(z2 - z) <= jump * z:
                     s += z2
                     n += 1
@@ -283,62 +270,66 @@ def _correlation_blur(meas, radius, jump):  # pragma: no cover
     return out
 
 
-@njit(cache=True, nogil=True)
-def _edge_effects(meas, dist, cos2, u0, v0, u1, v1, r0, c0, W, s64, table, jump, edge_drop, lat0, lat1, fly_p,
-                  max_angle):  # pragma: no cover
-    """What happens within the band around depth discontinuities, as a new region array: lateral
-    noise (a displaced read), edge dropout (0) and flying pixels (a depth between the two sides)."""
+@njit(cache=True, nogil=True, inline="always")
+def _edge_depth(meas, dist, cos2, i, j, d, hsh, table, jump, edge_drop, lateral, lat0, lat1, fly_p,
+                max_angle):  # pragma: no cover
+    """The depth pixel ``(i, j)`` reads within the band around depth discontinuities (0 = dropped): lateral
+    noise (a displaced read), edge dropout and flying pixels (a depth between the two sides)."""
     rh, rw = meas.shape
-    src = meas.copy()
     nd = edge_drop.shape[0]
-    half_pi = 0.5 * math.pi
     m12 = np.uint64(0xFFF)
-    m16 = np.uint64(0xFFFF)
-    lateral = lat0 > 0.0 or lat1 > 0.0
-    for i in range(v0 - r0, v1 - r0):
-        for j in range(u0 - c0, u1 - c0):
-            d = dist[i, j]
-            if d > 1 and d >= nd:
-                continue
-            hsh = pixel_bits(s64, i + r0, j + c0, W)
-            si = i
-            sj = j
-            if d <= 1 and lateral:  # Nguyen's lateral noise: read a pixel displaced by round(sigma_L N(0, 1))
-                th = min(incidence_angle(cos2[i, j]), max_angle)
-                sl = lat0 + lat1 * th / (half_pi - th)
-                si = min(max(i + int(round(sl * table[np.int64((hsh >> np.uint64(24)) & m12)])), 0), rh - 1)
-                sj = min(max(j + int(round(sl * table[np.int64((hsh >> np.uint64(12)) & m12)])), 0), rw - 1)
-            z = np.float64(meas[si, sj])
-            uni = (np.float64((hsh >> np.uint64(36)) & m16) + 0.5) * (1.0 / 65536.0)
-            keep = 1.0 - edge_drop[d] if d < nd else 1.0
-            if z <= 0.0 or uni >= keep:
-                src[i, j] = 0.0
-                continue
-            if fly_p > 0.0 and dist[si, sj] == 0 and uni < keep * fly_p:
-                best = 0.0
-                zn = 0.0
-                for k in range(4):
-                    ii = si + (1 if k == 0 else -1 if k == 1 else 0)
-                    jj = sj + (1 if k == 2 else -1 if k == 3 else 0)
-                    if ii < 0 or ii >= rh or jj < 0 or jj >= rw:
-                        continue
-                    z2 = np.float64(meas[ii, jj])
-                    if z2 > 0.0 and abs(z2 - z) > best:
-                        best = abs(z2 - z)
-                        zn = z2
-                if best > jump * min(z, zn):
-                    alpha = (np.float64((hsh >> np.uint64(52)) & m12) + 0.5) * (1.0 / 4096.0)
-                    z = z + alpha * (zn - z)
-            src[i, j] = z
-    return src
+    si = i
+    sj = j
+    if d <= 1 and lateral:  # Nguyen's lateral noise: read a pixel displaced by round(sigma_L N(0, 1))
+        th = min(incidence_angle(cos2[i, j]), max_angle)
+        sl = lat0 + lat1 * th / (0.5 * math.pi - th)
+        si = min(max(i + int(np.rint(sl * table[np.int64((hsh >> np.uint64(24)) & m12)])), 0), rh - 1)
+        sj = min(max(j + int(np.rint(sl * table[np.int64((hsh >> np.uint64(12)) & m12)])), 0), rw - 1)
+    z = np.float64(meas[si, sj])
+    uni = (np.float64((hsh >> np.uint64(36)) & np.uint64(0xFFFF)) + 0.5) * (1.0 / 65536.0)
+    keep = 1.0 - edge_drop[d] if d < nd else 1.0
+    if z <= 0.0 or uni >= keep:
+        return 0.0
+    if fly_p > 0.0 and dist[si, sj] == 0 and uni < keep * fly_p:
+        best, zn = farthest_neighbour(meas, si, sj, z)
+        if best > jump * min(z, zn):
+            z = mixed_depth(z, zn, hsh)
+    return z
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _noise_row(src, cos2, labels, cos2_small, sigma_pre, angle_k_mm, max_angle, hair_sigma_mm, fb, delta0, sigma,
+               theta):  # pragma: no cover
+    """Per pixel of a window row (branch-free, so that it vectorises): ``fb / z``, the disparity noise's standard
+    deviation (Nguyen's angle term where the incidence angle exceeds ``acos(sqrt(cos2_small))``, hair noise on
+    hair; the rest get ``sigma_pre``) and the incidence angle. Unmeasured pixels get values nobody reads."""
+    half_pi = 0.5 * math.pi
+    hair_var = hair_sigma_mm * hair_sigma_mm
+    for k in range(src.shape[0]):
+        z = np.float64(src[k])
+        c2 = cos2[k]
+        steep = c2 < cos2_small
+        hair = labels[k] == 2
+        th = incidence_angle(c2)
+        thc = min(th, max_angle)
+        ratio = thc / (half_pi - thc)
+        sz = angle_k_mm / math.sqrt(z * 1e-3) * ratio * ratio  # Nguyen's angle term, mm
+        sz2 = sz * sz if steep else 0.0  # extra axial variance, mm^2
+        sz2 = sz2 + hair_var if hair else sz2
+        sd = fb / (z * z)  # d(disparity) / dz
+        full = math.sqrt(sigma_pre * sigma_pre + sz2 * sd * sd)
+        delta0[k] = fb / z
+        sigma[k] = full if (steep | hair) else sigma_pre
+        theta[k] = th
 
 
 @njit(cache=True, nogil=True)
-def _measure(src, cos2, labels, use_labels, ou, ov, out, u0, v0, u1, v1, r0, c0, W, s64, table, graz50, grazw,
+def _measure(src, cos2, labels, use_labels, ou, ov, out, ox, oy, W, u0, v0, u1, v1, r0, c0, s64, table, graz50, grazw,
              hair_drop, hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin,
              zmax):  # pragma: no cover
     """Per window pixel: grazing-angle and hair dropout, disparity noise, quantisation, range.
-    ``labels`` pixel (u, v) is at ``[v - ov, u - ou]``; ``out`` is the full frame, ``W`` its width."""
+    ``labels`` pixel (u, v) is at ``[v - ov, u - ou]``, ``out`` pixel at ``[v - oy, u - ox]``. The noise's
+    standard deviation comes from :func:`_noise_row`, a row at a time."""
     half_pi = 0.5 * math.pi
     # Below 45 deg Nguyen's angle term is < 0.1 mm (< 0.3 % of the total in quadrature), so it is skipped there
     # unless the grazing-angle dropout starts earlier.
@@ -347,71 +338,83 @@ def _measure(src, cos2, labels, use_labels, ou, ov, out, u0, v0, u1, v1, r0, c0,
     nz = ztab.shape[0]
     m12 = np.uint64(0xFFF)
     m16 = np.uint64(0xFFFF)
+    n = u1 - u0
+    delta0 = np.empty(n)
+    sigma = np.empty(n)
+    theta = np.empty(n)
+    no_labels = np.zeros(n, np.uint8)
     for v in range(v0, v1):
         i = v - r0
-        for u in range(u0, u1):
-            j = u - c0
+        lab = labels[v - ov, u0 - ou:u1 - ou] if use_labels else no_labels
+        _noise_row(src[i, u0 - c0:u1 - c0], cos2[i, u0 - c0:u1 - c0], lab, cos2_small, sigma_pre, angle_k_mm,
+                   max_angle, hair_sigma_mm, fb, delta0, sigma, theta)
+        for k in range(n):
+            j = u0 - c0 + k
             z = np.float64(src[i, j])
             if z <= 0.0:
                 continue
-            hsh = pixel_bits(s64, v, u, W)
-            c2 = cos2[i, j]
-            hair = use_labels and labels[v - ov, u - ou] == 2
-            sigma = sigma_pre
-            steep = c2 < cos2_small
+            hsh = pixel_bits(s64, v, u0 + k, W)
+            steep = cos2[i, j] < cos2_small
+            hair = lab[k] == 2
             if steep or hair:
                 keep = 1.0
-                sz2 = 0.0  # extra axial variance, mm^2
                 if steep:
-                    th = incidence_angle(c2)
+                    th = theta[k]
                     if grazw > 0.0 and th > graz_lo:
                         keep = 1.0 - 1.0 / (1.0 + math.exp(-(th - graz50) / grazw))
-                    thc = min(th, max_angle)
-                    ratio = thc / (half_pi - thc)
-                    sz = angle_k_mm / math.sqrt(z * 1e-3) * ratio * ratio  # Nguyen's angle term, mm
-                    sz2 = sz * sz
                 if hair:
                     keep *= 1.0 - hair_drop
-                    sz2 += hair_sigma_mm * hair_sigma_mm
                 # fresh bits for this decision (the edge stage used bits 36-51 of hsh)
                 uni = (np.float64(mix64(hsh) & m16) + 0.5) * (1.0 / 65536.0)
                 if uni >= keep:
                     continue
-                sd = fb / (z * z)  # d(disparity) / dz
-                sigma = math.sqrt(sigma_pre * sigma_pre + sz2 * sd * sd)
-            delta = fb / z + sigma * table[np.int64(hsh & m12)]
+            delta = delta0[k] + sigma[k] * table[np.int64(hsh & m12)]
             if subpix > 0.0:
-                k = int(math.floor(delta * subpix + 0.5))
-                if k <= 0:
+                q = int(math.floor(delta * subpix + 0.5))
+                if q <= 0:
                     continue
-                zq = ztab[k] if k < nz else fb * subpix / k
+                zq = ztab[q] if q < nz else fb * subpix / q
             else:
                 if delta <= 0.0:
                     continue
                 zq = fb / delta
             if zq < zmin or zq > zmax:
                 continue
-            out[v, u] = np.uint16(min(zq + 0.5, 65535.0))
+            out[v - oy, u0 + k - ox] = np.uint16(min(zq + 0.5, 65535.0))
 
 
 @njit(cache=True, nogil=True)
-def _sensor_kernel(depth, ou, ov, labels, use_labels, out, u0, v0, u1, v1, r0, c0, r1, c1, fx, fy, cx, cy, seed, table,
-                   proj_b, scan_margin, blur_radius, jump, edge_drop, lat0, lat1, fly_p, graz50, grazw, hair_drop,
-                   hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin, zmax):  # pragma: no cover
-    """All sensor effects on the window ``[u0,u1) x [v0,v1)``, written into the full frame ``out`` (uint16,
-    zero on entry). ``depth`` and ``labels`` cover a box from pixel ``(ou, ov)`` that contains the working
-    region ``[c0,c1) x [r0,r1)`` (window plus margin). Returns the number of invalid input pixels (NaN, inf,
-    negative) met; they are treated as no measurement."""
-    W = out.shape[1]
+def _sensor_kernel(depth, ou, ov, labels, use_labels, out, ox, oy, W, u0, v0, u1, v1, r0, c0, r1, c1, fx, fy, cx, cy,
+                   seed, table, proj_b, scan_margin, blur_radius, jump, edge_drop, lat0, lat1, fly_p, graz50, grazw,
+                   hair_drop, hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin,
+                   zmax):  # pragma: no cover
+    """All sensor effects on the window ``[u0,u1) x [v0,v1)``; pixel ``(u, v)`` goes to ``out[v - oy, u - ox]``
+    (uint16, zero on entry; ``W`` is the image width, which keys the per-pixel randomness). ``depth`` and
+    ``labels`` cover a box from pixel ``(ou, ov)`` that contains the working region ``[c0,c1) x [r0,r1)``
+    (window plus margin). Returns the number of invalid input pixels (NaN, inf, negative) met; they are treated
+    as no measurement.
+
+    Per window pixel, in one pass: the edge effects (:func:`_edge_depth`, where the pixel is near a
+    discontinuity; their depth is stored as float32 first, as the region is), then grazing-angle and hair
+    dropout, disparity noise, quantisation and range."""
     s64 = np.uint64(seed)
     meas, bad = _measurable(depth, ou, ov, r0, c0, r1, c1, proj_b, scan_margin)
     if blur_radius > 0:
         meas = _correlation_blur(meas, blur_radius, jump)
-    dist = edge_distance(meas, jump, max(edge_drop.shape[0] - 1, 1))
+    nd = edge_drop.shape[0]
+    dist = edge_distance(meas, jump, max(nd - 1, 1))
     cos2 = cos2_incidence(meas, c0, r0, fx, fy, cx, cy, jump)
-    src = _edge_effects(meas, dist, cos2, u0, v0, u1, v1, r0, c0, W, s64, table, jump, edge_drop, lat0, lat1, fly_p,
-                        max_angle)
-    _measure(src, cos2, labels, use_labels, ou, ov, out, u0, v0, u1, v1, r0, c0, W, s64, table, graz50, grazw,
-             hair_drop, hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin, zmax)
+    lateral = lat0 > 0.0 or lat1 > 0.0
+    src = meas.copy()
+    for v in range(v0, v1):
+        i = v - r0
+        for u in range(u0, u1):
+            j = u - c0
+            d = dist[i, j]
+            if d > 1 and d >= nd:
+                continue
+            src[i, j] = _edge_depth(meas, dist, cos2, i, j, d, pixel_bits(s64, v, u, W), table, jump, edge_drop,
+                                    lateral, lat0, lat1, fly_p, max_angle)
+    _measure(src, cos2, labels, use_labels, ou, ov, out, ox, oy, W, u0, v0, u1, v1, r0, c0, s64, table, graz50,
+             grazw, hair_drop, hair_sigma_mm, fb, subpix, ztab, sigma_pre, angle_k_mm, max_angle, zmin, zmax)
     return bad
-

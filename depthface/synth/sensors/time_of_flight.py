@@ -33,12 +33,11 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
-from depthface.errors import InputError
 from depthface.geometry.camera import Intrinsics
-from depthface.synth.render import Window, clip_window
-from depthface.synth.sensors.base import BASE_MARGIN_PX, SensorProfile
-from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, holes_array, incidence_angle, mix64,
-                                             pixel_bits, stamp_holes)
+from depthface.synth.render import Window
+from depthface.synth.sensors.base import SensorProfile
+from depthface.synth.sensors.kernels import (NORMAL, cos2_incidence, edge_distance, farthest_neighbour,
+                                             incidence_angle, mix64, mixed_depth, pixel_bits)
 
 
 @dataclass(frozen=True)
@@ -84,38 +83,22 @@ class TimeOfFlightProfile(SensorProfile):
         if self.hair_reflectivity[0] <= 0:
             raise bad(f"hair_reflectivity must be positive, got {self.hair_reflectivity}")
 
-    def measure(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray | None, intrinsics: Intrinsics,
-                rng: np.random.Generator, window: Window) -> np.ndarray:
-        """See :meth:`SensorProfile.measure` and the module docstring."""
-        p = self
-        H, W = intrinsics.height, intrinsics.width
-        ou, ov = origin
-        u0, v0, u1, v1 = window
-        box = (ou, ov, ou + depth.shape[1], ov + depth.shape[0])
-        m = BASE_MARGIN_PX
-        c0, r0, c1, r1 = clip_window((u0 - m, v0 - m, u1 + m, v1 + m), W, H)
-        c0, r0, c1, r1 = max(c0, box[0]), max(r0, box[1]), min(c1, box[2]), min(r1, box[3])
-        u0, v0, u1, v1 = max(u0, c0), max(v0, r0), min(u1, c1), min(v1, r1)
-        seed = int(rng.integers(0, 2**63, dtype=np.int64))  # a fixed number of draws, whatever the window
-        hair_refl = float(rng.uniform(*p.hair_reflectivity))
-        n_holes = int(rng.poisson(p.holes_per_frame * W * H / (640 * 480)))
-        hole_draws = rng.random((n_holes, 5))
-        out = np.zeros((H, W), np.uint16)
-        if u1 <= u0 or v1 <= v0:
-            return out
-        use_labels = labels is not None
-        lab = labels if use_labels else np.zeros((1, 1), np.uint8)
-        bad = _tof_kernel(depth, ou, ov, lab, use_labels, out, u0, v0, u1, v1, r0, c0, r1, c1, float(intrinsics.fx),
-                          float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy), np.uint64(seed), NORMAL,
-                          float(p.edge_jump_fraction), np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1),
-                          float(p.mixed_pixel_probability), math.radians(p.grazing_dropout_deg),
-                          math.radians(p.grazing_dropout_width_deg), hair_refl, float(p.noise_mm_at_1m),
-                          float(p.min_amplitude), float(p.min_range_mm), float(p.max_range_mm))
-        if bad:
-            raise InputError(f"depth has {bad} NaN/inf/negative pixels (use 0 for no measurement)")
-        if n_holes:
-            stamp_holes(out, holes_array(hole_draws, W, H, p.hole_radius_px), u0, v0, u1, v1)
-        return out
+    def _frame_draw(self, rng: np.random.Generator) -> float:
+        """The frame's hair reflectivity."""
+        return float(rng.uniform(*self.hair_reflectivity))
+
+    def _kernel(self, depth: np.ndarray, origin: tuple[int, int], labels: np.ndarray, use_labels: bool,
+                out: np.ndarray, out_origin: tuple[int, int], intrinsics: Intrinsics, region: Window, window: Window,
+                seed: np.uint64, frame_value: float) -> int:
+        """See :meth:`SensorProfile._kernel` and the module docstring (``frame_value``: the hair reflectivity)."""
+        p, k = self, intrinsics
+        (c0, r0, c1, r1), (u0, v0, u1, v1) = region, window
+        return _tof_kernel(depth, origin[0], origin[1], labels, use_labels, out, out_origin[0], out_origin[1], k.width,
+                           u0, v0, u1, v1, r0, c0, r1, c1, float(k.fx), float(k.fy), float(k.cx), float(k.cy), seed,
+                           NORMAL, float(p.edge_jump_fraction), np.asarray(p.edge_dropout, dtype=np.float64).reshape(-1),
+                           float(p.mixed_pixel_probability), math.radians(p.grazing_dropout_deg),
+                           math.radians(p.grazing_dropout_width_deg), frame_value, float(p.noise_mm_at_1m),
+                           float(p.min_amplitude), float(p.min_range_mm), float(p.max_range_mm))
 
 
 @njit(cache=True, nogil=True)
@@ -134,16 +117,16 @@ def _region(depth, ou, ov, r0, c0, r1, c1):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _tof_kernel(depth, ou, ov, labels, use_labels, out, u0, v0, u1, v1, r0, c0, r1, c1, fx, fy, cx, cy, seed, table,
-                jump, edge_drop, mix_p, graz50, grazw, hair_refl, noise_1m, min_amp, zmin, zmax):  # pragma: no cover
-    """Every time-of-flight effect on the window ``[u0,u1) x [v0,v1)`` of the full frame ``out``."""
-    W = out.shape[1]
+def _tof_kernel(depth, ou, ov, labels, use_labels, out, ox, oy, W, u0, v0, u1, v1, r0, c0, r1, c1, fx, fy, cx, cy, seed,
+                table, jump, edge_drop, mix_p, graz50, grazw, hair_refl, noise_1m, min_amp, zmin,
+                zmax):  # pragma: no cover
+    """Every time-of-flight effect on the window ``[u0,u1) x [v0,v1)``; pixel ``(u, v)`` goes to
+    ``out[v - oy, u - ox]`` (``W``: the image width, which keys the per-pixel randomness)."""
     s64 = np.uint64(seed)
     meas, bad = _region(depth, ou, ov, r0, c0, r1, c1)
     nd = edge_drop.shape[0]
     dist = edge_distance(meas, jump, max(nd - 1, 1))
     cos2 = cos2_incidence(meas, c0, r0, fx, fy, cx, cy, jump)
-    rh, rw = meas.shape
     m12 = np.uint64(0xFFF)
     m16 = np.uint64(0xFFFF)
     for v in range(v0, v1):
@@ -160,21 +143,10 @@ def _tof_kernel(depth, ou, ov, labels, use_labels, out, u0, v0, u1, v1, r0, c0, 
             if d < nd and uni >= 1.0 - edge_drop[d]:
                 continue
             if d == 0 and mix_p > 0.0:
-                best = 0.0
-                zn = 0.0
-                for k in range(4):
-                    ii = i + (1 if k == 0 else -1 if k == 1 else 0)
-                    jj = j + (1 if k == 2 else -1 if k == 3 else 0)
-                    if ii < 0 or ii >= rh or jj < 0 or jj >= rw:
-                        continue
-                    z2 = np.float64(meas[ii, jj])
-                    if z2 > 0.0 and abs(z2 - z) > best:
-                        best = abs(z2 - z)
-                        zn = z2
+                best, zn = farthest_neighbour(meas, i, j, z)
                 u2 = (np.float64((h2 >> np.uint64(32)) & m16) + 0.5) * (1.0 / 65536.0)
                 if best > jump * min(z, zn) and u2 < mix_p:
-                    alpha = (np.float64((hsh >> np.uint64(52)) & m12) + 0.5) * (1.0 / 4096.0)
-                    z = z + alpha * (zn - z)
+                    z = mixed_depth(z, zn, hsh)
             c2 = np.float64(cos2[i, j])
             refl = hair_refl if (use_labels and labels[v - ov, u - ou] == 2) else 1.0
             zm = z * 1e-3
@@ -189,4 +161,5 @@ def _tof_kernel(depth, ou, ov, labels, use_labels, out, u0, v0, u1, v1, r0, c0, 
             zq = z + noise_1m / math.sqrt(amp) * table[np.int64(hsh & m12)]
             if zq < zmin or zq > zmax:
                 continue
-            out[v, u] = np.uint16(min(zq + 0.5, 65535.0))
+            out[v - oy, u - ox] = np.uint16(min(zq + 0.5, 65535.0))
+    return bad
