@@ -81,6 +81,8 @@ def train_shape_cmd(
                                                  "batches too) or source (once per iteration from the source "
                                                  "batch, as source-only training: the fair ablation)"),
     r_input: str = typer.Option("paper", help="R's input: paper ([F(x), z, one-hot]) or feature (F(x) alone)"),
+    init: Optional[Path] = typer.Option(None, help="warm start: a shape checkpoint of the same network whose "
+                                                   "weights start the run (fresh optimisers and schedule)"),
     seed: int = 0,
     workers: int = 0,
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
@@ -96,6 +98,7 @@ def train_shape_cmd(
         typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
                            lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
-                           keep_epochs=keep_epochs, bn_updates=bn_updates, r_input=r_input, seed=seed, workers=workers)
+                           keep_epochs=keep_epochs, bn_updates=bn_updates, r_input=r_input, seed=seed, workers=workers,
+                           init=str(init or ""))
     run = train_shape(source[0] if len(source) == 1 else list(source), target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")

@@ -31,7 +31,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from depthface.errors import DepthfaceError
+from depthface.errors import DepthfaceError, InputError
 from depthface.facemodel import MorphableModel
 from depthface.models.config import NetConfig
 from depthface.models.losses import loss_d_adv, loss_d_adv_t, loss_d_adv_target, loss_d_reg, loss_f, loss_g, loss_r
@@ -71,6 +71,9 @@ class ShapeTrainConfig:
     r_input: str = "paper"
     #: keep the weights of every epoch as ``epochs/epoch_XXX.pt`` (learning curves)
     keep_epochs: bool = False
+    #: warm start (beyond the paper): a shape checkpoint of the same network whose weights start this run
+    #: (a run directory, its ``checkpoint.pt`` or a release file); fresh optimisers and schedule; ``""``: none
+    init: str = ""
     seed: int = 0
     workers: int = 0
 
@@ -226,6 +229,8 @@ def train_shape(source: str | Path | list, target: str | Path | None, out: str |
             raise DepthfaceError(f"{ckpt}: an existing run with other settings; use another --out")
         tr.load(ck)
         start, history = ck["epoch"], ck["history"]
+    elif cfg.init:
+        warm_start(tr.net, cfg.init)
     writer = SummaryWriter(str(run / "tb"))
     done = 0
     for epoch in range(start, cfg.epochs):
@@ -272,6 +277,22 @@ def train_shape(source: str | Path | list, target: str | Path | None, out: str |
         done += 1
     writer.close()
     return run
+
+
+def warm_start(net: DASHapeNet, ckpt: str | Path) -> None:
+    """Copy the weights of the shape checkpoint ``ckpt`` into ``net`` (same :class:`NetConfig`); a compact
+    release checkpoint gives F and R only (G and D keep their fresh weights).
+
+    Raises:
+        InputError: a missing, corrupt or wrong-kind checkpoint, or one of another network configuration.
+    """
+    src, ck = load_shape_net(ckpt)
+    if src.cfg != net.cfg:
+        raise InputError(f"--init checkpoint is another network (widths {list(src.cfg.widths[:3])}.., output "
+                         f"{src.cfg.shape_output}; this run: {list(net.cfg.widths[:3])}.., {net.cfg.shape_output})", ckpt)
+    modules = tuple(ck.get("inference_only", ())) or ("",)
+    state = {k: v for k, v in src.state_dict().items() if k.startswith(modules)}
+    net.load_state_dict(state, strict=False)
 
 
 def _cfg_dict(cfg: ShapeTrainConfig) -> dict:
