@@ -10,7 +10,8 @@ import torch
 
 from depthface.errors import InputError
 from depthface.evaluation.shape import shape_errors
-from depthface.facemodel.fit import FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region
+from depthface.facemodel.fit import (FitRegion, _solve_box, coefficients_from_vertices, fit_frame, prepare_fit_region, ray_grid,
+                                     ray_grid_query)
 from depthface.geometry.camera import depth_to_points
 from depthface.geometry.rotations import euler_to_matrix, geodesic_angle_deg
 from depthface.synth.profiles import get_profile
@@ -67,6 +68,38 @@ def test_solve_box_matches_brute_force_over_active_sets():
         assert 0.5 * x @ H @ x - g @ x == pytest.approx(best, abs=1e-9)
 
 
+def test_ray_grid_keeps_the_nearest_point_of_each_ray():
+    """Two points on one ray (a face before a wall): the cell keeps the nearer; another ray keeps its own."""
+    pts = np.array([[10.0, 0.0, 1000.0], [5.0, 0.0, 500.0], [0.0, 50.0, 800.0]])
+    grid = ray_grid(pts, depth_mm=800.0, cell_mm=2.0)
+    kept = sorted(grid.cells[grid.cells >= 0].tolist())
+    assert kept == [1, 2]
+    d, j = ray_grid_query(grid, np.array([[5.0, 0.0, 503.0], [0.0, 50.0, 790.0]]), 20.0)
+    np.testing.assert_allclose(d, [3.0, 10.0])
+    assert j.tolist() == [1, 2]
+    d, j = ray_grid_query(grid, np.array([[5.0, 0.0, 530.0], [300.0, 0.0, 800.0]]), 20.0)  # too far; no ray nearby
+    assert np.isinf(d).all() and (j == len(grid.points)).all()
+
+
+def test_ray_grid_query_equals_the_nearest_neighbour_on_a_sparse_sphere():
+    """Points of a sphere cap 5 mm apart (at most one a cell of 2 mm) queried 1 mm off: the grid's answer is the
+    k-d tree's, index for index."""
+    from scipy.spatial import cKDTree
+
+    u, v = np.meshgrid(np.linspace(-0.5, 0.5, 40), np.linspace(-0.5, 0.5, 40))
+    dirs = np.stack((np.sin(u) * np.cos(v), np.sin(v), -np.cos(u) * np.cos(v)), -1).reshape(-1, 3)
+    pts = np.array([0.0, 0.0, 900.0]) + 100.0 * dirs  # the camera-facing cap of a 100 mm sphere at 900 mm
+    rng = np.random.default_rng(0)
+    off = rng.normal(size=pts.shape)
+    q = pts + 0.9 * off / np.linalg.norm(off, axis=1, keepdims=True)
+    grid = ray_grid(pts, depth_mm=800.0, cell_mm=2.0)
+    assert (grid.cells >= 0).sum() == len(pts)  # every point has a cell of its own
+    d, j = ray_grid_query(grid, q, 3.0)
+    d_ref, j_ref = cKDTree(pts).query(q, distance_upper_bound=3.0)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-12)
+    assert np.array_equal(j, j_ref)
+
+
 def test_region_is_an_even_subsample_of_the_face_area_with_the_narrow_face_as_core(model, region):
     assert 900 <= len(region.indices) <= 1100
     assert np.isin(region.indices, model.face_area.numpy()).all()
@@ -119,11 +152,12 @@ def test_rigid_fit_of_the_mean_face_from_a_perturbed_start(model, region):
     assert np.linalg.norm(res.t - scene.translation) < 6.0
 
 
-def test_full_fit_recovers_a_clean_rendered_face(model, region):
+@pytest.mark.parametrize("search", ["rays", "kdtree"])
+def test_full_fit_recovers_a_clean_rendered_face(model, region, search):
     """Pose + identity + expression from a perturbed start on a clean frame of known coefficients."""
     points, scene, true, m64 = _frame(model, 0)
     R0 = _rot(5.0, -3.0, 2.0) @ scene.rotation
-    res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]))
+    res = fit_frame(points, region, R0, scene.translation + np.array([5.0, -5.0, 8.0]), search=search)
     e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
     e_mean = shape_errors(m64, m64.mean[None], true)[0]
     assert e["rms_mm"] < 1.0 and e["rms_mm"] < 0.25 * e_mean["rms_mm"]
@@ -156,6 +190,8 @@ def test_fit_rejects_bad_arguments(region):
         fit_frame(pts[:, :2], region, np.eye(3), [0, 0, 800])
     with pytest.raises(InputError, match="rotation"):
         fit_frame(pts, region, 2 * np.eye(3), [0, 0, 800])
+    with pytest.raises(InputError, match="search"):
+        fit_frame(pts, region, np.eye(3), [0, 0, 800], search="octree")
     with pytest.raises(InputError, match="identity0"):
         fit_frame(pts, region, np.eye(3), [0, 0, 800], identity0=np.zeros(3))
     # too few points: the start comes back unchanged

@@ -258,3 +258,31 @@ def test_shape_fair_ablation_updates_f_statistics_once_from_the_source_batch(dom
     assert same == (bn_updates == "source")
     with pytest.raises(Exception, match="bn_updates"):
         ShapeTrainConfig(bn_updates="target")
+
+
+def test_shape_init_warm_starts_from_a_checkpoint_or_a_release_file(tmp_path, domains, model):
+    """``init``: the new run starts from the given weights (full run or compact F + R release file), with
+    fresh optimisers; a checkpoint of another network is refused; the option is recorded and resumes."""
+    from depthface.errors import InputError
+    from depthface.train.common import write_release_checkpoint
+    from depthface.train.shape import ShapeTrainer, warm_start
+
+    src, _ = domains
+    cfg = ShapeTrainConfig(preset="tiny", epochs=1, batch_size=8, lambda1=0.0, lambda2=0.0, source_limit=16)
+    first = train_shape(src, None, tmp_path / "first", cfg, model, progress=False)
+    trained = load_checkpoint(first)["model"]
+    release = write_release_checkpoint(first, "shape", tmp_path / "shape.pt", half=False)
+    for ckpt, modules in ((first, ("F.", "R.", "G.", "D.")), (release, ("F.", "R."))):
+        tr = ShapeTrainer(ShapeTrainConfig(preset="tiny", seed=5), model, "cpu")
+        fresh = {k: v.clone() for k, v in tr.net.state_dict().items()}
+        warm_start(tr.net, ckpt)
+        now = tr.net.state_dict()
+        for k, v in now.items():
+            assert torch.equal(v, trained[k] if k.startswith(modules) else fresh[k]), k
+    with pytest.raises(InputError, match="another network"):
+        warm_start(ShapeTrainer(ShapeTrainConfig(preset="tiny", shape_output="coefficients"), model, "cpu").net, first)
+    cont = ShapeTrainConfig(**{**cfg.__dict__, "epochs": 2, "init": str(release)})
+    run = train_shape(src, None, tmp_path / "cont", cont, model, progress=False, stop_after_epochs=1)
+    assert load_checkpoint(run)["train_config"]["init"] == str(release)
+    train_shape(src, None, tmp_path / "cont", cont, model, progress=False)  # resumes: init is not applied again
+    assert load_checkpoint(run)["epoch"] == 2

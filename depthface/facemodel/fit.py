@@ -1,6 +1,6 @@
 """Robust fitting of the morphable model to a depth frame's points: rigid pose, identity and expression.
 
-Why one file (about 580 lines): the fit is one solver. The fitted region (:class:`FitRegion`, built by
+Why one file (about 640 lines): the fit is one solver. The fitted region (:class:`FitRegion`, built by
 :func:`prepare_fit_region` for the solver alone), the robust Gauss-Newton iterations with their
 box-constrained and damped solves, and the BLAS thread guard serve only its entry points
 (:func:`fit_frame`, :func:`refine_prediction`, :func:`coefficients_from_vertices`) and change together
@@ -18,9 +18,11 @@ beta)``; posed, ``p = R s + t`` (docs/conventions.md). The fit minimises over ``
 * ``i`` runs over a spatially even subsample of a facial region whose vertices face the camera under the
   current pose: by default the face area (forehead and jaw line included, no ears or neck), of which only
   the narrow face (no hair line, jaw line or ears) drives the first, rigid-only iterations;
-* ``q_i`` is the nearest measured point (scipy ``cKDTree``), ``n_i`` the model's unit normal at vertex
-  ``i`` rotated into the camera frame (point-to-plane along the smooth model's normal, not the noisy
-  frame's);
+* ``q_i`` is the measured point paired with vertex ``i``: by default the closest among the frame's points
+  whose rays pass next to the vertex's (the points binned by ray, :func:`ray_grid`, the 3 x 3 cells around
+  the vertex: the depth image's own neighbourhood, O(1) a vertex); ``search="kdtree"``: the nearest point
+  (scipy ``cKDTree``). ``n_i`` is the model's unit normal at vertex ``i`` rotated into the camera frame
+  (point-to-plane along the smooth model's normal, not the noisy frame's);
 * ``w_i``: pairs farther apart than a threshold that shrinks from ``reject_mm[0]`` to ``reject_mm[1]`` are
   dropped; the rest get Huber weights (``k = 1.345 sigma_hat``, ``sigma_hat`` = 1.4826 x the median absolute
   residual) and residuals beyond ``trim_sigmas x sigma_hat`` are dropped (trimmed; in the joint iterations
@@ -35,10 +37,10 @@ Each iteration fixes the correspondences and takes one Gauss-Newton step, with a
 damping on the rigid block: up to ``rigid_iterations`` on the pose alone (about 400 narrow-face
 vertices; they stop once the pose has settled), then ``iterations`` on pose and coefficients jointly (the
 head centre and identity modes are coupled, so solving them together converges in fewer steps than
-alternating block updates). Numpy on one frame with one BLAS thread; a frame costs one k-d tree query
-per iteration plus one ``(6 + K)^2`` normal-matrix build per joint iteration (benchmarks/bench_fit.py:
-about 30 ms of one core for ``"pose"``, 110 ms for ``"pose+shape"``). docs/method.md has the details
-and the measured accuracy.
+alternating block updates). Numpy on one frame with one BLAS thread, two small compiled kernels for the
+pairing; a joint iteration costs one ``(6 + K)^2`` normal-matrix build and one box-constrained solve, and
+the coefficients' Jacobian is fixed (it runs along the mean face's normals), so it is built once per region
+(benchmarks/bench_fit.py has the time per frame; docs/method.md the details and the measured accuracy).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.linalg import cho_factor, cho_solve
+from numba import njit
+from scipy.linalg.lapack import dposv
 from scipy.spatial import cKDTree
 
 from depthface.errors import InputError
@@ -59,7 +62,7 @@ from depthface.facemodel.model import MorphableModel
 from depthface.geometry.normals import vertex_normals
 from depthface.geometry.rotations import rotvec_to_matrix_np
 
-__all__ = ["FitRegion", "FitResult", "FIT_MODES", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
+__all__ = ["FitRegion", "FitResult", "FIT_MODES", "SEARCHES", "RayGrid", "ray_grid", "ray_grid_query", "REFINE_MODES", "prepare_fit_region", "fit_frame", "refine_prediction",
            "coefficients_from_vertices"]
 
 #: ``"pose"``: rigid only (coefficients kept at their start); ``"pose+shape"``: rigid + identity + expression.
@@ -77,8 +80,11 @@ class FitRegion:
         normals: ``(M, 3)`` unit outward normals of the mean shape at them (head frame).
         spacing_mm: the median distance between neighbouring fitted vertices (mm).
         n_identity: Ki. ``expression_bounded``: whether the expression coefficients lie in [0, 1] (blendshapes).
-        full_mean: ``(V, 3)`` and ``full_basis``: ``(3V, K)`` float32, for the fitted face's full vertices.
-        basis_axes: ``(3, M, K)`` float32, ``basis`` split by axis (contiguous rows for the Jacobian).
+        full_mean: ``(V, 3)`` and ``full_basis``: ``(K, 3V)`` float32, for the fitted face's full vertices
+            (mode-major: ``c @ full_basis`` reads memory in order, about 3x faster than a ``(3V, K)`` product).
+        normal_basis: ``(M, K)`` float32, ``normals_i^T basis_i``: the residuals' derivatives by the coefficients
+            (the residual runs along the mean shape's normal, rotated with the face, so they never change).
+        basis_rows: ``(K, 3M)`` float32, the same mode-major (``c @ basis_rows``: x of every vertex, then y, z).
         core: ``(M,)`` bool, the fitted vertices of the core region (all of them unless a core was given).
         rigid: ``(M,)`` bool, the even subsample of the core that the rigid iterations use.
         gram: ``(K, K)`` ``B^T B`` of ``basis`` flattened to ``(3M, K)``.
@@ -93,7 +99,8 @@ class FitRegion:
     expression_bounded: bool
     full_mean: np.ndarray
     full_basis: np.ndarray
-    basis_axes: np.ndarray
+    normal_basis: np.ndarray
+    basis_rows: np.ndarray
     core: np.ndarray
     rigid: np.ndarray
     gram: np.ndarray
@@ -157,9 +164,11 @@ def prepare_fit_region(model: MorphableModel, region: str | np.ndarray = "face",
     core_ids = np.flatnonzero(core_mask)
     rigid_mask = np.zeros(len(sub), bool)
     rigid_mask[core_ids[_even_subsample(mean_full[sub[core_ids]], n_rigid)]] = True
+    axes = np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32)  # (3, M, K)
     return FitRegion(sub, mean_full[sub], basis, normals, spacing, model.identity_dim, model.expression_kind == "blendshapes",
-                     mean_full.astype(np.float32), np.ascontiguousarray(full_basis, dtype=np.float32),
-                     np.ascontiguousarray(np.moveaxis(basis, 1, 0), dtype=np.float32), core_mask, rigid_mask,
+                     mean_full.astype(np.float32), np.ascontiguousarray(full_basis.T, dtype=np.float32),
+                     np.einsum("mc,mck->mk", normals, basis).astype(np.float32),
+                     np.ascontiguousarray(axes.reshape(-1, axes.shape[-1]).T), core_mask, rigid_mask,
                      basis.reshape(-1, basis.shape[-1]).T @ basis.reshape(-1, basis.shape[-1]))
 
 
@@ -223,11 +232,27 @@ def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, ite
 
 
 def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``H^{-1} g`` for a symmetric positive definite ``H`` (Cholesky; LU if it is not numerically SPD)."""
-    try:
-        return cho_solve(cho_factor(H, check_finite=False), g, check_finite=False)
-    except np.linalg.LinAlgError:
-        return np.linalg.solve(H, g)
+    """``H^{-1} g`` for a symmetric positive definite ``H`` (one LAPACK ``posv`` call; LU if it is not
+    numerically SPD)."""
+    _, x, info = dposv(H, g, lower=False, overwrite_a=False, overwrite_b=False)
+    return x if info == 0 else np.linalg.solve(H, g)
+
+
+_DIAG6 = np.arange(6)
+#: a rigid step below this rotation (rad) and translation (mm) means the pose has settled
+_SETTLED = (2e-4, 2e-2)
+
+
+
+def _rigid_jacobian(a: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``(M, 6)`` derivatives of point-to-plane residuals ``n . (a + t - q)`` by a small rotation ``omega``
+    (left, ``a -> a + omega x a``) and translation: ``(a x n, n)``; ``a``, ``n``: ``(M, 3)``."""
+    J = np.empty((len(a), 6))
+    J[:, 0] = a[:, 1] * n[:, 2] - a[:, 2] * n[:, 1]
+    J[:, 1] = a[:, 2] * n[:, 0] - a[:, 0] * n[:, 2]
+    J[:, 2] = a[:, 0] * n[:, 1] - a[:, 1] * n[:, 0]
+    J[:, 3:] = n
+    return J
 
 
 _OPENBLAS_THREAD_FUNCTIONS = (("openblas_set_num_threads", "openblas_get_num_threads"),
@@ -275,6 +300,86 @@ def _one_blas_thread():
             set_(n)
 
 
+#: how :func:`fit_frame` pairs model vertices with measured points
+SEARCHES: tuple[str, ...] = ("rays", "kdtree")
+
+
+@dataclass(frozen=True, eq=False)
+class RayGrid:
+    """The measured points binned by their ray from the camera centre: a virtual pinhole image whose cells
+    (``cell_mm`` wide at the depth it was built for) each keep their nearest point. A depth camera's points
+    are all seen from the camera centre, so this is the frame's own range image, resampled.
+
+    Attributes:
+        points: ``(N, 3)`` the points (camera frame, mm).
+        focal: the virtual focal length (cells per unit of ``x / z``).
+        u0, v0: the image coordinates of cell ``(1, 1)`` (the grid has a border of empty cells).
+        cells: ``(H + 2, W + 2)`` int64, the index of each cell's nearest point, ``-1`` where none.
+    """
+
+    points: np.ndarray
+    focal: float
+    u0: float
+    v0: float
+    cells: np.ndarray
+
+
+def ray_grid(points: np.ndarray, depth_mm: float, cell_mm: float = 2.0) -> RayGrid:
+    """Bin ``(N, 3)`` camera-frame points (mm, ``z > 0``) into a :class:`RayGrid` whose cells are ``cell_mm``
+    wide at ``depth_mm``; each cell keeps its nearest point (the smallest ``z``: a face before the wall)."""
+    pts = points[points[:, 2] > 1.0]
+    focal = depth_mm / cell_mm
+    u = focal * pts[:, 0] / pts[:, 2]
+    v = focal * pts[:, 1] / pts[:, 2]
+    u0, v0 = float(np.floor(u.min())) - 1.0, float(np.floor(v.min())) - 1.0
+    iu, iv = (u - u0).astype(np.int64), (v - v0).astype(np.int64)
+    w, h = int(iu.max()) + 2, int(iv.max()) + 2
+    cells = np.full((h, w), -1, np.int64)
+    _nearest_per_cell(iv, iu, pts[:, 2], cells)
+    return RayGrid(np.ascontiguousarray(pts), focal, u0, v0, cells)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_per_cell(iv, iu, z, cells):  # pragma: no cover - compiled
+    for k in range(z.shape[0]):
+        c = cells[iv[k], iu[k]]
+        if c < 0 or z[k] < z[c] or (z[k] == z[c] and k < c):
+            cells[iv[k], iu[k]] = k
+
+
+@njit(cache=True, nogil=True)
+def _ray_grid_query_kernel(cells, points, focal, u0, v0, p, upper, d, j):  # pragma: no cover - compiled
+    h, w = cells.shape
+    for i in range(p.shape[0]):
+        z = max(p[i, 2], 1.0)
+        cu = min(max(int(focal * p[i, 0] / z - u0), 1), w - 2)
+        cv = min(max(int(focal * p[i, 1] / z - v0), 1), h - 2)
+        best, arg = upper * upper, -1
+        for dv in range(-1, 2):
+            for du in range(-1, 2):
+                k = cells[cv + dv, cu + du]
+                if k >= 0:
+                    e = ((points[k, 0] - p[i, 0]) ** 2 + (points[k, 1] - p[i, 1]) ** 2
+                         + (points[k, 2] - p[i, 2]) ** 2)
+                    if e <= best:
+                        best, arg = e, k
+        if arg >= 0:
+            d[i], j[i] = np.sqrt(best), arg
+        else:
+            d[i], j[i] = np.inf, points.shape[0]
+
+
+def ray_grid_query(grid: RayGrid, p: np.ndarray, distance_upper_bound: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``(M, 3)`` points, the closest grid point among the 3 x 3 cells around its ray (``cKDTree.query``'s
+    contract): distances ``(M,)`` (``inf`` where none within ``distance_upper_bound``) and indices into
+    ``grid.points`` (``len(grid.points)`` there). One compiled pass."""
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    d = np.empty(len(p))
+    j = np.empty(len(p), np.int64)
+    _ray_grid_query_kernel(grid.cells, grid.points, grid.focal, grid.u0, grid.v0, p, float(distance_upper_bound), d, j)
+    return d, j
+
+
 def _check_pose(R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64).reshape(-1)
@@ -307,7 +412,8 @@ def fit_frame(
     max_points: int = 8000,
     box_iterations: int = 1,
     free_space: bool = True,
-    tree: cKDTree | None = None,
+    search: str = "rays",
+    cell_mm: float = 2.0,
 ) -> FitResult:
     """Fit the model's pose (and coefficients) to one frame's measured points (see the module docstring).
 
@@ -345,7 +451,12 @@ def fit_frame(
             the mean, is better off trimming both sides). ``False``: trim both sides.
         box_iterations: active-set passes of each step's box-constrained solve (each step is approximate
             anyway; the next iteration continues from the clipped result).
-        tree: a ``cKDTree`` of ``points`` when the caller has one (``crop_radius_mm`` is then not applied).
+        search: how vertices find their measured point: ``"rays"`` (default) the closest point among the 3 x 3
+            cells around the vertex's ray in the frame's points binned by ray (:func:`ray_grid`, cells
+            ``cell_mm`` wide at the start head's depth: a depth frame's own range image, O(1) a vertex), or
+            ``"kdtree"`` the nearest point (scipy ``cKDTree`` of at most ``max_points``, a query per vertex costs
+            about 6x more; points need not come from one camera).
+        cell_mm: the ray grid's cell size at the start head's depth.
 
     Returns:
         A :class:`FitResult`. With fewer than 12 usable pairs the start is returned unchanged (``n_pairs`` says).
@@ -355,15 +466,17 @@ def fit_frame(
     """
     if mode not in FIT_MODES:
         raise InputError(f"fit mode must be one of {', '.join(FIT_MODES)}, got {mode!r}")
+    if search not in SEARCHES:
+        raise InputError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
     with _one_blas_thread():
         return _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_iterations, iterations,
                     reject_mm, noise_mm, expression_ridge, anneal, trim_sigmas, damping, crop_radius_mm, max_points,
-                    box_iterations, free_space, tree)
+                    box_iterations, free_space, search, cell_mm)
 
 
 def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_iterations, iterations, reject_mm,
          noise_mm, expression_ridge, anneal, trim_sigmas, damping, crop_radius_mm, max_points, box_iterations,
-         free_space, tree) -> FitResult:
+         free_space, search, cell_mm) -> FitResult:
     """:func:`fit_frame` after its mode check, with one BLAS thread."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
@@ -389,32 +502,39 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
         base = base_full[region.indices].astype(np.float64)
     n_used, rms, med, inl, it_done = 0, float("nan"), float("nan"), 0.0, 0
     if len(pts) >= 12:
-        if tree is None:
-            # the face lies within about 150 mm of the head centre: a smaller tree, and no shoulders or walls
-            near = np.sum((pts - t) ** 2, axis=1) < crop_radius_mm**2
-            pts = pts[near] if near.sum() >= 12 else pts
+        # the face lies within about 150 mm of the head centre: fewer points, and no shoulders or walls
+        slab = pts[np.abs(pts[:, 2] - t[2]) < crop_radius_mm]  # one column first: a frame is mostly far
+        near = slab[np.sum((slab - t) ** 2, axis=1) < crop_radius_mm**2]
+        pts = near if len(near) >= 12 else pts
+        if search == "kdtree":
             pts = pts[:: max(1, -(-len(pts) // max_points))]  # point-to-plane tolerates a sparser cloud
             tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
-        B = region.basis.reshape(-1, K)
+            query = functools.partial(tree.query, k=1)
+        else:
+            grid = ray_grid(pts, max(float(t[2]), 100.0), cell_mm)
+            pts = grid.points
+            query = functools.partial(ray_grid_query, grid)
+        rigid_ids = np.flatnonzero(region.rigid)
         lo = np.full(K, -np.inf)
         hi = np.full(K, np.inf)
         prior = np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)]
         total = rigid_iterations + (iterations if shape_on else 0)
         it = 0
-        s = None
+        s = s_rigid = None
+        normals_rigid = region.normals[rigid_ids]
         while it < total:
             joint = it >= rigid_iterations
             frac = min(it / max(rigid_iterations - 1, 1), 1.0)
             thr = reject_mm[0] + (reject_mm[1] - reject_mm[0]) * frac
             if s is None or joint:  # the face changes only in the joint iterations
-                s = base + (B @ c).reshape(-1, 3)  # (M, 3) head frame
-            a = s @ R.T  # (M, 3) rotated, relative to the head centre
+                s = base + (c.astype(np.float32) @ region.basis_rows).reshape(3, -1).T  # (M, 3) head frame
+                s_rigid = s[rigid_ids]
+            # the rigid iterations use the rigid subsample only; the joint ones every fitted vertex
+            a = (s if joint else s_rigid) @ R.T  # rotated, relative to the head centre
             p = a + t
-            n = region.normals @ R.T
-            facing = (n * p).sum(-1) < -0.05 * np.linalg.norm(p, axis=1)  # normal toward the camera
-            if not joint:
-                facing &= region.rigid
-            d, j = tree.query(p[facing], distance_upper_bound=thr)
+            n = (region.normals if joint else normals_rigid) @ R.T
+            facing = (n * p).sum(-1) < -0.05 * np.sqrt((p * p).sum(-1))  # normal toward the camera
+            d, j = query(p[facing], distance_upper_bound=thr)
             sel = np.flatnonzero(facing)[np.isfinite(d)]
             q = pts[j[np.isfinite(d)]]
             if len(sel) < 12:
@@ -437,21 +557,18 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
             inl = min(1.0, n_used / max(int(facing.sum()), 1))
             if n_used < 12:
                 break
-            J_rigid = np.concatenate((np.cross(a[sel], nn), nn), axis=1)  # d r / d (omega, dt)
+            J_rigid = _rigid_jacobian(a[sel], nn)  # d r / d (omega, dt)
             if joint:
-                m = (nn @ R).astype(np.float32)  # normals in the head frame: d r / d c = m^T B_i
-                Bx, By, Bz = region.basis_axes
-                J_c = m[:, 0:1] * Bx[sel]
-                J_c += m[:, 1:2] * By[sel]
-                J_c += m[:, 2:3] * Bz[sel]
-                J = np.concatenate((J_rigid.astype(np.float32), J_c), axis=1)
+                J = np.empty((len(sel), 6 + K), np.float32)
+                J[:, :6] = J_rigid
+                J[:, 6:] = region.normal_basis[sel]  # d r / d c = (R^T n_i)^T B_i = normal_i^T B_i (head frame)
             else:
                 J = J_rigid
             noise = max(sig, 0.2) if noise_mm is None else noise_mm
             Jw = J * (w / noise**2).astype(J.dtype)[:, None]
             H = (Jw.T @ J).astype(np.float64)
             g = -(Jw.T @ r.astype(J.dtype)).astype(np.float64)
-            H[:6, :6] += damping * np.diag(np.diag(H[:6, :6])) + 1e-9 * np.eye(6)
+            H[_DIAG6, _DIAG6] += damping * H[_DIAG6, _DIAG6] + 1e-9
             if joint:
                 joint_frac = (it - rigid_iterations) / max(iterations - 1, 1)
                 pw = prior * anneal ** (1.0 - min(joint_frac, 1.0))
@@ -471,9 +588,9 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
             R = rotvec_to_matrix_np(x[:3]) @ R
             t = t + x[3:6]
             it += 1
-            if not joint and np.linalg.norm(x[:3]) < 2e-5 and np.linalg.norm(x[3:6]) < 2e-3 and frac >= 0.5:
+            if not joint and np.linalg.norm(x[:3]) < _SETTLED[0] and np.linalg.norm(x[3:6]) < _SETTLED[1] and frac >= 0.5:
                 it = rigid_iterations  # the pose has settled: on to the joint iterations (or done)
-    verts = base_full.copy() if not c.any() else base_full + (region.full_basis @ c.astype(np.float32)).reshape(-1, 3)
+    verts = base_full.copy() if not c.any() else base_full + (c.astype(np.float32) @ region.full_basis).reshape(-1, 3)
     return FitResult(R, t, c[:Ki].copy(), c[Ki:].copy(), verts, rms, med, inl, n_used, it_done)
 
 

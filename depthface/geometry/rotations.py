@@ -30,6 +30,8 @@ the same rotations as before).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import roma
 import torch
@@ -263,6 +265,13 @@ def rotvec_to_matrix_np(rotvec: np.ndarray) -> np.ndarray:
     w = np.asarray(rotvec, dtype=np.float64)
     if w.shape[-1:] != (3,):
         raise DepthfaceError(f"rotation vectors must be (..., 3), got shape {w.shape}")
+    if w.shape == (3,):  # one vector (a solver's step): scalar arithmetic, 10x fewer numpy calls
+        x, y, z = (float(v) for v in w)
+        theta = math.sqrt(x * x + y * y + z * z)
+        a, b = (1.0, 0.0) if theta < 1e-12 else (math.sin(theta) / theta, (1.0 - math.cos(theta)) / theta**2)
+        return np.array([[1.0 - b * (y * y + z * z), b * x * y - a * z, b * x * z + a * y],
+                         [b * x * y + a * z, 1.0 - b * (x * x + z * z), b * y * z - a * x],
+                         [b * x * z - a * y, b * y * z + a * x, 1.0 - b * (x * x + y * y)]])
     zero = np.zeros(w.shape[:-1])
     K = np.stack((zero, -w[..., 2], w[..., 1], w[..., 2], zero, -w[..., 0], -w[..., 1], w[..., 0], zero),
                  -1).reshape(*w.shape[:-1], 3, 3)
