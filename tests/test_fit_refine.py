@@ -64,6 +64,17 @@ def test_reconstructor_refinement_corrects_an_off_pose(model, scene_frame, refin
         np.testing.assert_allclose(res.vertices_head, model.mean.double().numpy(), atol=1e-4)
 
 
+def test_the_product_fits_pose_and_shape_by_default(model, scene_frame):
+    """The product's default (issue 12: on by default because it wins): the networks' answer refined by
+    the pose + shape fit; ``refine="none"`` is the paper's networks alone."""
+    frame, scene, k = scene_frame
+    net = _FixedPose(scene.rotation, scene.translation)
+    net.centre = torch.from_numpy(scene.translation.astype(np.float32))
+    res = Reconstructor(net, None, model, refine_steps=0).predict(frame, k, centre=scene.translation)
+    assert res.extras["refine"] == "pose+shape" and res.extras["refined"]
+    assert not np.allclose(res.vertices_head, model.mean.double().numpy(), atol=0.1)  # the face moved off the mean
+
+
 def test_refine_argument_is_checked(model):
     with pytest.raises(DepthfaceError, match="refine"):
         Reconstructor(None, None, model, refine="shape")

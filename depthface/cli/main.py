@@ -26,6 +26,10 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 app.add_typer(experiment_app, name="experiment")
 
+_REFINE_HELP = ("test-time model fit after the networks (beyond the paper): pose+shape (default: pose, identity and "
+                "expression, about 30 ms a frame; docs/models.md), none (the paper: the networks alone) or pose "
+                "(robust ICP of the network's face)")
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -139,8 +143,7 @@ def predict(
     overlays: bool = typer.Option(True, help="write overlay PNGs"),
     face_check: bool = typer.Option(True, help="geometric face check: spheres, ellipsoids and blobs get 'no face' "
                                                "(not in the paper; --no-face-check: confidence threshold only)"),
-    refine: str = typer.Option("none", help="test-time model fit after the networks (beyond the paper): none "
-                                            "(the paper), pose (robust ICP of the face region) or pose+shape"),
+    refine: str = typer.Option("pose+shape", help=_REFINE_HELP),
 ) -> None:
     """Head pose and face mesh for each depth frame: poses.csv/json, meshes, landmarks, overlays.
 
@@ -194,6 +197,7 @@ def track(
     backend: str = typer.Option("torch", help="torch or onnx"),
     device: str = "cpu",
     threads: str = typer.Option("auto", help="torch threads: a number, or auto (all cores; one on a busy machine)"),
+    refine: str = typer.Option("pose+shape", help=_REFINE_HELP),
     face_model: Optional[Path] = None,
 ) -> None:
     """Follow a head through a depth sequence: the previous pose sets the next crop; track.csv over time."""
@@ -209,7 +213,7 @@ def track(
     cfg = TrackerConfig(filter=filter, min_cutoff=min_cutoff, beta=beta, alpha=alpha, cv_beta=cv_beta,
                         track=not no_tracking)
     frames = open_sequence(inputs, intrinsics, depth_scale, fps, camera, max_frames)
-    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend)
+    rec = Reconstructor.from_checkpoints(pose, shape, face_model, device=device, backend=backend, refine=refine)
     typer.echo(track_sequence(rec, frames, cfg, out, video, video_every=video_every).line())
 
 

@@ -204,15 +204,26 @@ class FitResult:
         return np.concatenate((self.identity, self.expression))
 
 
-def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 30) -> np.ndarray:
+def _solve_box(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 30,
+               start: np.ndarray | None = None) -> np.ndarray:
     """Minimise ``x^T H x / 2 - g^T x`` subject to ``lo <= x <= hi`` (``H`` positive definite; infinite bounds
     for free variables) by an active-set loop: variables that leave their bounds are fixed there and the rest
-    re-solved; fixed ones whose gradient points back inside are released. Exact once the set settles."""
+    re-solved; fixed ones whose gradient points back inside are released. Exact once the set settles.
+
+    ``start``: ``(k,)`` the bound each variable starts fixed at (NaN: free), e.g. the previous step's active set
+    (a solver's steps keep the same blendshapes at 0): one solve instead of two when the set has not changed.
+    """
     k = len(g)
-    x = _spd_solve(H, g)
-    if not ((x < lo) | (x > hi)).any():
-        return x
-    at = np.full(k, np.nan)  # the bound a variable is fixed at, NaN = free
+    at = np.full(k, np.nan) if start is None else np.where(np.isnan(start), np.nan, np.clip(start, lo, hi))
+    fixed = ~np.isnan(at)
+    if fixed.any():
+        x = at.copy()
+        free = ~fixed
+        x[free] = _spd_solve(H[np.ix_(free, free)], g[free] - H[np.ix_(free, fixed)] @ at[fixed])
+    else:
+        x = _spd_solve(H, g)
+        if not ((x < lo) | (x > hi)).any():
+            return x
     for _ in range(iterations):
         low, high = x < lo - 1e-12, x > hi + 1e-12
         if not (low.any() or high.any()):
@@ -520,7 +531,7 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
         prior = np.r_[np.ones(Ki), np.full(K - Ki, expression_ridge)]
         total = rigid_iterations + (iterations if shape_on else 0)
         it = 0
-        s = s_rigid = None
+        s = s_rigid = active = None
         normals_rigid = region.normals[rigid_ids]
         while it < total:
             joint = it >= rigid_iterations
@@ -579,10 +590,13 @@ def _fit(points, region, R0, t0, identity0, expression0, shape0, mode, rigid_ite
                 if region.expression_bounded:
                     lo_x[6 + Ki:] = -c[Ki:]
                     hi_x[6 + Ki:] = 1.0 - c[Ki:]
-                x = _solve_box(H, g, lo_x, hi_x, iterations=box_iterations)
+                x = _solve_box(H, g, lo_x, hi_x, iterations=box_iterations, start=active)
                 c = c + x[6:]
                 if region.expression_bounded:
                     c[Ki:] = np.clip(c[Ki:], 0.0, 1.0)
+                    active = np.full(6 + K, np.nan)  # blendshapes left at a bound start the next solve fixed there
+                    active[6 + Ki:][c[Ki:] == 0.0] = 0.0
+                    active[6 + Ki:][c[Ki:] == 1.0] = 0.0
             else:
                 x = np.linalg.solve(H, g)
             R = rotvec_to_matrix_np(x[:3]) @ R
