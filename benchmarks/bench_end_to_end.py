@@ -8,8 +8,8 @@ call). Stages, timed one after the other over the same frames:
 
 ``read`` (16-bit PNG) -> ``validate`` -> ``localise`` (automatic head localisation) -> ``crop``
 (metric crop + position image) -> ``normalise`` -> ``pose`` (DAPoseNet) -> ``refine-crop`` (crop
-around the predicted head + normalise) -> ``pose-2`` -> ``shape`` (DASHapeNet) -> ``mesh`` (pose the
-vertices, landmarks, confidence) and, with ``--outputs``, ``outputs`` (both .ply meshes + the overlay
+around the predicted head + normalise) -> ``pose-2`` -> ``shape`` (DASHapeNet) -> ``mesh`` (with
+``--refine``: the model fit; then pose the vertices, landmarks, confidence, face verdict) and, with ``--outputs``, ``outputs`` (both .ply meshes + the overlay
 PNG per frame, as ``predict`` writes them).
 
 ``total`` is measured separately: reading the files plus one ``predict_batch`` call per group (what a
@@ -78,16 +78,27 @@ def make_frames(n_unique: int, folder: Path) -> tuple[list[Path], object]:
     return paths, model
 
 
-def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: int):
-    """A Reconstructor with random-weight networks of ``preset`` on ``backend`` (ONNX: one shared pool of
-    ``threads`` threads, not spinning when there is one thread)."""
+def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: int, refine: str = "none"):
+    """A Reconstructor with networks of ``preset`` on ``backend`` (ONNX: one shared pool of ``threads``
+    threads, not spinning when there is one thread): random weights (the networks' speed does not depend on
+    them), or with ``refine`` on the release networks (``small``), since the fit's time depends on how good
+    its start is."""
     from depthface.inference import Reconstructor
     from depthface.models.config import NetConfig
     from depthface.models.networks import DAPoseNet, DASHapeNet
 
     torch.manual_seed(0)
     cfg = NetConfig.preset(preset)
-    pose, shape = DAPoseNet(cfg).eval(), DASHapeNet(cfg.with_vertices(int(model.regressed_vertices.numel()))).eval()
+    if refine != "none":
+        if preset != "small":
+            raise SystemExit("--refine needs trained networks: only the release ones (--presets small) ship")
+        from depthface.models.release import release_checkpoint
+        from depthface.train.pose import load_pose_net
+        from depthface.train.shape import load_shape_net
+
+        pose, shape = load_pose_net(release_checkpoint("pose"))[0], load_shape_net(release_checkpoint("shape"))[0]
+    else:
+        pose, shape = DAPoseNet(cfg).eval(), DASHapeNet(cfg.with_vertices(int(model.regressed_vertices.numel()))).eval()
     if backend == "onnx":
         from depthface.models.export import OnnxPoseNet, OnnxShapeNet, export_onnx
 
@@ -95,7 +106,7 @@ def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: 
                            spinning=threads > 1)
         shape = OnnxShapeNet(export_onnx(shape, folder / f"{preset}_shape.onnx", "shape"), threads=threads,
                              spinning=threads > 1)
-    return Reconstructor(pose, shape, model)
+    return Reconstructor(pose, shape, model, refine=refine)
 
 
 def stage_pass(rec, paths: list[Path], k, batch: int, outputs: Path | None) -> dict[str, float]:
@@ -215,6 +226,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--outputs", action="store_true", help="also time the per-frame files (.ply x2 + overlay)")
     ap.add_argument("--threads", type=int, default=None, help="torch and ORT threads (default: the cores)")
+    ap.add_argument("--refine", default="none", choices=["none", "pose", "pose+shape"],
+                    help="the model fit after the networks (the product's default is pose+shape: then the release "
+                         "networks, --presets small); none: the networks alone, random weights")
     return ap.parse_args(argv)
 
 
@@ -239,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"rendered {len(unique)} frames")
         for preset in args.presets:
             for backend in args.backends:
-                rec = make_reconstructor(preset, backend, model, tmp, cores)
+                rec = make_reconstructor(preset, backend, model, tmp, cores, args.refine)
                 for batch in args.batches:
                     rows.append(bench_case(rec, preset, backend, paths, k, batch, args.rounds,
                                            tmp / "out" if args.outputs else None))
@@ -247,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_after"] = round(os.getloadavg()[0], 2)
     machine["total_s"] = round(log.elapsed(), 1)
     print(format_table(rows, machine))
-    write_report(args.out, {"command": command_line(), "machine": machine, "stages": list(STAGES),
+    write_report(args.out, {"command": command_line(), "machine": machine, "stages": list(STAGES), "refine": args.refine,
                             "rows": [asdict(r) for r in rows]})
     return 0
 

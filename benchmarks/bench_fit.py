@@ -58,6 +58,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--iterations", type=int, nargs="+", default=[10],
+                    help="joint iterations of the pose+shape rows (the default 10; more values add full-frame "
+                         "rows: the speed / accuracy trade-off)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -84,12 +87,15 @@ def main() -> None:
             dR = euler_to_matrix(torch.from_numpy(8.0 * axis / np.linalg.norm(axis))).numpy()
             dt = rng.normal(size=3)
             R0, t0 = dR @ scene.rotation, scene.translation + 15.0 * dt / np.linalg.norm(dt)
-            runs = (("full frame", full, "pose", "rays"), ("full frame", full, "pose+shape", "rays"),
-                    ("full frame", full, "pose+shape", "kdtree"), ("crop", crop, "pose", "rays"),
-                    ("crop", crop, "pose+shape", "rays"))
-            for points_name, pts, mode, search in runs:
+            runs = [("full frame", full, "pose", "rays", 10), ("full frame", full, "pose+shape", "rays", 10),
+                    ("full frame", full, "pose+shape", "kdtree", 10), ("crop", crop, "pose", "rays", 10),
+                    ("crop", crop, "pose+shape", "rays", 10)]
+            runs += [("full frame", full, "pose+shape", "rays", n) for n in args.iterations if n != 10]
+            for points_name, pts, mode, search, iterations in runs:
                 t1, c1 = time.perf_counter(), time.process_time()
-                res = fit_frame(pts, region, R0, t0, mode=mode, search=search)
+                res = fit_frame(pts, region, R0, t0, mode=mode, search=search, iterations=iterations)
+                if iterations != 10:
+                    mode = f"{mode}, {iterations} joint it."
                 secs, cpu = time.perf_counter() - t1, time.process_time() - c1
                 e = shape_errors(m64, torch.from_numpy(res.vertices).double()[None], true)[0]
                 s = stats.setdefault((points_name, mode, search), {k_: [] for k_ in ("ms", "cpu", "rms", "eq8", "deg", "mm")})
@@ -123,7 +129,8 @@ def main() -> None:
           f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     write_report(args.out, {"frames_per_row": args.frames, "seed": args.seed, "rows": rows, "load_average": load,
                             "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-                            "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames}"})
+                            "threads": 1, "command": f"python benchmarks/bench_fit.py --frames {args.frames} "
+                                                     f"--iterations {' '.join(map(str, args.iterations))}"})
 
 
 if __name__ == "__main__":

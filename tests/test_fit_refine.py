@@ -75,6 +75,29 @@ def test_the_product_fits_pose_and_shape_by_default(model, scene_frame):
     assert not np.allclose(res.vertices_head, model.mean.double().numpy(), atol=0.1)  # the face moved off the mean
 
 
+def test_a_fit_that_turns_the_head_far_is_kept_only_where_the_confidence_flags_the_network(model, scene_frame):
+    """The network 20 deg off: the fit turns it back by about 20 deg, more than the 10 deg bound, so it is
+    refused (the networks' answer stays) unless the calibrated confidence flags the networks' pose."""
+    from dataclasses import replace
+
+    from depthface.inference.confidence import release_calibration
+
+    frame, scene, k = scene_frame
+    R0 = euler_to_matrix(torch.tensor([16.0, -10.0, 5.0], dtype=torch.float64)).numpy() @ scene.rotation
+    net = _FixedPose(R0, scene.translation)
+    net.centre = torch.from_numpy(scene.translation.astype(np.float32))
+    cal = release_calibration()
+    outcomes = {}
+    for name, confidence in (("none", None), ("never flags", replace(cal, threshold=0.0)),
+                             ("always flags", replace(cal, threshold=1.01))):
+        res = Reconstructor(net, None, model, refine_steps=0, confidence=confidence).predict(frame, k, centre=scene.translation)
+        err = geodesic_angle_deg(torch.from_numpy(res.rotation), torch.from_numpy(scene.rotation)).item()
+        outcomes[name] = (res.extras["refined"], err, res.extras["fit_turn_deg"])
+    assert outcomes["none"][0] is False and outcomes["never flags"][0] is False
+    assert outcomes["none"][1] > 15.0 and outcomes["none"][2] > 10.0  # the network's pose stayed
+    assert outcomes["always flags"][0] is True and outcomes["always flags"][1] < 2.0  # the fit corrected it
+
+
 def test_refine_argument_is_checked(model):
     with pytest.raises(DepthfaceError, match="refine"):
         Reconstructor(None, None, model, refine="shape")

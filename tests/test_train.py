@@ -286,3 +286,16 @@ def test_shape_init_warm_starts_from_a_checkpoint_or_a_release_file(tmp_path, do
     assert load_checkpoint(run)["train_config"]["init"] == str(release)
     train_shape(src, None, tmp_path / "cont", cont, model, progress=False)  # resumes: init is not applied again
     assert load_checkpoint(run)["epoch"] == 2
+
+
+def test_datasets_limit_keeps_the_first_frames_before_repeating(domains):
+    """``limit`` (the synthetic-amount ablation's 1x / 2x / 3x is counted against a fixed target): the split's
+    first ``limit`` samples, then ``repeat`` copies of them."""
+    from depthface.synth.datasets import SourceDataset, TargetDataset
+
+    src, tgt = domains
+    every = TargetDataset(tgt, "train").index
+    cut = TargetDataset(tgt, "train", repeat=3, limit=5).index
+    assert cut.tolist() == every[:5].tolist() * 3
+    assert len(SourceDataset(src, "train", limit=10**6)) == len(SourceDataset(src, "train"))
+    assert ShapeTrainConfig(target_limit=5).target_limit == 5

@@ -74,6 +74,8 @@ def train_shape_cmd(
     lambda1: float = 0.03,
     lambda2: float = 0.1,
     source_limit: int = typer.Option(0, help="use only this many source frames (0 = all)"),
+    target_limit: int = typer.Option(0, help="use only this many target frames (0 = all; before the paper's 3x "
+                                             "reuse)"),
     shape_output: str = typer.Option("vertices", help="R's output: vertices (paper: 3V displacements) or "
                                                       "coefficients (the face model's, through its basis)"),
     keep_epochs: bool = typer.Option(False, help="keep every epoch's weights in RUN/epochs/ (learning curves)"),
@@ -97,8 +99,8 @@ def train_shape_cmd(
     if note:
         typer.echo(note, err=True)
     cfg = ShapeTrainConfig(preset=preset, epochs=epochs, lr_step_epochs=lr_step_epochs, batch_size=batch_size,
-                           lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, shape_output=shape_output,
-                           keep_epochs=keep_epochs, bn_updates=bn_updates, r_input=r_input, seed=seed, workers=workers,
-                           init=str(init or ""))
+                           lambda1=lambda1, lambda2=lambda2, source_limit=source_limit, target_limit=target_limit,
+                           shape_output=shape_output, keep_epochs=keep_epochs, bn_updates=bn_updates, r_input=r_input,
+                           seed=seed, workers=workers, init=str(init or ""))
     run = train_shape(source[0] if len(source) == 1 else list(source), target, out, cfg, load_face_model(face_model), device=device)
     typer.echo(f"trained shape network: {run / 'checkpoint.pt'}")

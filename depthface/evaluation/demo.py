@@ -249,7 +249,8 @@ def _release_section(out: Path, tgt: Path, model, fills, t0: float) -> tuple:
                                 torch.from_numpy(arrays.get(i, "expression"))[None])[0].numpy()
         sheet = out / f"release_meshes_{i}.png"
         save_mesh_sheet(sheet, [true_v, mean, res.vertices_head], model.triangles.numpy(),
-                        [f"frame {i}: ground truth", "the model's mean face", "release shape model"], fills)
+                        [f"frame {i}: ground truth", "the model's mean face", "release shape model + fit (the default)"],
+                        fills)
         images += [png.name, sheet.name]
         if len(images) >= 6:
             break

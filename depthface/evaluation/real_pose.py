@@ -103,7 +103,9 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
     conf, face_score, flagged = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
     keys: list[tuple[str, str, int]] = []
     status: list[str] = []
-    pose_only = Reconstructor(rec.pose_net, None, rec.face_model, rec.device, rec.min_face_score,
+    # the pose alone, unless the pose + shape fit refines it: then it starts from the shape network's face, as in predict
+    shape_net = rec.shape_net if rec.refine == "pose+shape" else None
+    scorer = Reconstructor(rec.pose_net, shape_net, rec.face_model, rec.device, rec.min_face_score,
                               refine_steps=0 if gt_crop else rec.refine_steps, face_check=False, refine=rec.refine,
                               confidence=rec.confidence)
     t0 = time.perf_counter()
@@ -126,12 +128,12 @@ def evaluate_real_pose(rec: Reconstructor, frames: FrameDataset, indices: np.nda
             if first_frame:
                 start = (f.subject, f.sequence) != sequence
                 sequence, centre = (f.subject, f.sequence), f.translation if start else previous
-                res = pose_only.predict_batch([f.depth], f.intrinsics, [centre], [str(f.source)],
+                res = scorer.predict_batch([f.depth], f.intrinsics, [centre], [str(f.source)],
                                               refine_steps=0 if centre is not None else None,
                                               centre_source="ground_truth" if start else "previous_frame")[0]
                 previous = res.translation if res.found else None
             else:
-                res = pose_only.predict(f.depth, f.intrinsics, centre=f.translation if gt_crop else None,
+                res = scorer.predict(f.depth, f.intrinsics, centre=f.translation if gt_crop else None,
                                         source=str(f.source))
         except InputError as e:
             status.append(f"unreadable: {e}")

@@ -56,6 +56,8 @@ from depthface.models.normalize import normalize_position
 
 #: a posed landmark "matches" the frame when a measured point is this close (mm)
 CONFIDENCE_MATCH_MM = 15.0
+#: without a confidence calibration, how far the fit may turn the head from the networks' answer (deg)
+FIT_TURN_BOUND_DEG = 10.0
 #: a frame whose measured values all lie below this is taken for metres (mm expected)
 METRES_BELOW = 20.0
 
@@ -127,9 +129,11 @@ class Reconstructor:
             ``False`` keeps the face-score threshold alone.
         refine: test-time model fit after the networks (beyond the paper): ``"pose+shape"`` (default: pose,
             identity and expression fitted from the networks' answer; it recovers the person's face and
-            improves the pose on every test set of docs/models.md, for about 30 ms a frame), ``"none"`` (the
+            improves the pose on every test set of docs/models.md, for about 45 ms a frame), ``"none"`` (the
             paper: the networks alone) or ``"pose"`` (robust point-to-plane ICP of the network's face, which
-            does not win); :func:`depthface.facemodel.fit.refine_prediction`.
+            does not win); :func:`depthface.facemodel.fit.refine_prediction`. A fit that turns the head by more
+            than the confidence's error bound (10 deg) from the networks' answer is kept only where the
+            confidence flags that answer; otherwise the networks' answer stays (``extras["fit_turn_deg"]``).
         confidence: the pose confidence's calibration (:class:`ConfidenceCalibration` or its JSON file);
             ``"release"`` (default): the one fitted for the release pose network (docs/models.md);
             ``None``: no calibrated confidence (``confidence`` is then the face score, never flagged;
@@ -242,9 +246,15 @@ class Reconstructor:
                 raise InputError("centre must be 3 finite numbers (mm) with z > 0", source) from None
         return self.predict_batch([depth], intrinsics, [centre], [source])[0]
 
-    def _refine_fit(self, depth: np.ndarray, intrinsics: Intrinsics, R: np.ndarray, t: np.ndarray, head: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """The measured points within 170 mm of the predicted head centre (full resolution), and the fit."""
+    def _refine_fit(self, depth: np.ndarray, intrinsics: Intrinsics, R: np.ndarray, t: np.ndarray, head: np.ndarray,
+                    free: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The measured points within 170 mm of the predicted head centre (full resolution), and the fit.
+
+        The guard: a fit that turns the head by more than the confidence's error bound (10 deg) from the
+        networks' answer is kept only when ``free`` (the calibrated confidence flags that answer: likely off
+        by more than that); otherwise the networks' whole answer stays (measured in docs/models.md: without
+        it, fits of heads turned 60-70 deg away, where half the face is visible, slid off).
+        """
         k = intrinsics
         z0 = max(float(t[2]), 1.0)
         half = 170.0 * max(k.fx, k.fy) / z0
@@ -256,9 +266,20 @@ class Reconstructor:
         fit = refine_prediction(pts, self._fit_region, R, t, head, self.refine)
         if fit is None or fit.n_pairs < 50:  # too little face to fit: keep the networks' answer
             return R, t, head, {"refine": self.refine, "refined": False}
+        turn = geodesic_angle_deg(torch.from_numpy(fit.R), torch.from_numpy(R)).item()
+        bound = self.confidence.error_deg if self.confidence is not None else FIT_TURN_BOUND_DEG
+        if turn > bound and not free:
+            return R, t, head, {"refine": self.refine, "refined": False, "fit_turn_deg": turn}
         return (fit.R, fit.t, fit.vertices.astype(np.float64),
                 {"refine": self.refine, "refined": True, "fit_rms_mm": fit.rms_mm,
-                 "fit_inlier_fraction": fit.inlier_fraction})
+                 "fit_inlier_fraction": fit.inlier_fraction, "fit_turn_deg": turn})
+
+    def _landmark_match(self, prep: Preprocessed, R: np.ndarray, t: np.ndarray, head: np.ndarray) -> float:
+        """Share of the 68 landmarks, posed, within ``CONFIDENCE_MATCH_MM`` of a measured point of the crop."""
+        kc = prep.crop_intrinsics
+        lm3 = (head[self._landmark_ids] @ R.T) + t
+        return float(_landmarks_near(prep.position.numpy(), lm3, kc.fx, kc.fy, kc.cx, kc.cy,
+                                     CONFIDENCE_MATCH_MM)) / len(lm3)
 
     # ------------------------------------------------------------------------------------------------
     # batches: one network call per stage for a group of frames (issue 13)
@@ -377,32 +398,34 @@ class Reconstructor:
         if R is None or ypr is None:
             R = quaternion_to_matrix(torch.from_numpy(q)).numpy()
             ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
-        fit_info: dict = {}
-        q_net, t_net = q, t
+        # the calibrated confidence's cues, at the networks' pose (what the calibration was fitted on)
+        match = self._landmark_match(prep, R, t, head)
+        extras: dict = {}
+        conf, flagged = None, False
+        if self.confidence is not None:
+            cues = pose_features(depth, k, self._template, R, t, match, refine_change_deg)
+            extras["confidence_features"] = cues
+            conf = self.confidence.confidence(cues)
+            flagged = conf < self.confidence.threshold
         if self.refine != "none":  # test-time model fit after the networks (a separate step, beyond the paper)
-            R, t, head, fit_info = self._refine_fit(depth, k, R, t, head)
-            q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
-            ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+            R, t, head, fit_info = self._refine_fit(depth, k, R, t, head, free=flagged)
+            extras.update(fit_info)
+            if fit_info["refined"]:
+                q = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+                ypr = matrix_to_euler(torch.from_numpy(R)).numpy()
+                match = self._landmark_match(prep, R, t, head)
         cam = head @ R.T + t
         lm3 = cam[self._landmark_ids]
         lm2 = np.stack((k.fx * lm3[:, 0] / lm3[:, 2] + k.cx, k.fy * lm3[:, 1] / lm3[:, 2] + k.cy), -1)
-        kc = prep.crop_intrinsics
-        match = float(_landmarks_near(prep.position.numpy(), lm3, kc.fx, kc.fy, kc.cx, kc.cy,
-                                      CONFIDENCE_MATCH_MM)) / len(lm3)
         loc_score = prep.localization.score if prep.localization is not None else 1.0
         face_score = match * loc_score
         found = face_score >= self.min_face_score
         then = ", then refined" if refined else ""
         reason = (f"face found (crop centre from the {first_source.replace('_', ' ')}{then})" if found else
                   f"no face: only {match:.0%} of the posed landmarks meet the depth (face score {face_score:.2f})")
-        extras = {"landmark_match": match, "localizer_score": loc_score, "face_score": face_score, **fit_info}
-        conf, flagged = face_score, False
-        if self.confidence is not None:  # the confidence's cues, at the networks' pose (before any fit)
-            R_net = quaternion_to_matrix(torch.from_numpy(q_net)).numpy() if self.refine != "none" else R
-            cues = pose_features(depth, k, self._template, R_net, t_net, match, refine_change_deg)
-            extras["confidence_features"] = cues
-            conf = self.confidence.confidence(cues)
-            flagged = conf < self.confidence.threshold
+        extras = {"landmark_match": match, "localizer_score": loc_score, "face_score": face_score, **extras}
+        if conf is None:
+            conf = face_score
         if found and self.face_check:
             v = face_verdict(depth, k, self._template, R, t)
             extras.update({"face_relief": v.relief, "face_relief_correlation": v.relief_correlation,

@@ -31,12 +31,13 @@ def crop_to_position(depth: np.ndarray, crop_intrinsics: np.ndarray) -> torch.Te
 class _StoredDataset(Dataset):
     fields: tuple[str, ...] = ()
 
-    def __init__(self, root: str | Path, split: str | None = "train", repeat: int = 1) -> None:
+    def __init__(self, root: str | Path, split: str | None = "train", repeat: int = 1, limit: int = 0) -> None:
         self.arrays = ChunkedArrays(root)
         self.fields = tuple(f for f in type(self).fields if f in self.arrays.fields)  # real imports: pose labels only
         self.root = Path(root)
         self.split = split
-        self.index = np.tile(self.arrays.indices(split), max(1, int(repeat)))
+        indices = self.arrays.indices(split)
+        self.index = np.tile(indices[:limit] if limit > 0 else indices, max(1, int(repeat)))
 
     @property
     def manifest(self) -> dict:
@@ -61,6 +62,7 @@ class SourceDataset(_StoredDataset):
         root: dataset directory.
         split: ``train`` / ``val`` / ``test`` (by identity) or ``None`` for all samples.
         repeat: list every sample this many times (the paper reuses real frames 3x per epoch).
+        limit: keep only the split's first ``limit`` samples (0: all), before repeating.
     """
 
     fields = LABEL_FIELDS
@@ -68,6 +70,7 @@ class SourceDataset(_StoredDataset):
 
 class TargetDataset(_StoredDataset):
     """Unlabelled samples for domain adaptation: ``position``, ``crop_centre``, ``crop_window``,
-    ``crop_intrinsics`` and ``index`` only. Labels stay on disk for evaluation (use SourceDataset)."""
+    ``crop_intrinsics`` and ``index`` only. Labels stay on disk for evaluation (use SourceDataset).
+    Arguments as :class:`SourceDataset`'s."""
 
     fields = ()

@@ -61,6 +61,9 @@ class ShapeTrainConfig:
     eq5_form: str = "text"
     #: limit source frames per epoch (ablation of the synthetic amount); 0 = all
     source_limit: int = 0
+    #: use only the target split's first frames (before ``target_repeat``; the synthetic amount is counted
+    #: against it, as the supplement's 1x / 2x / 3x); 0 = all
+    target_limit: int = 0
     #: R's output (beyond the paper): ``"vertices"`` (paper: 3V displacements) or ``"coefficients"``
     #: (the face model's identity + expression coefficients through its fixed basis)
     shape_output: str = "vertices"
@@ -219,7 +222,8 @@ def train_shape(source: str | Path | list, target: str | Path | None, out: str |
     if tr.adapt and target is None:
         raise DepthfaceError("AR-GAN training needs --target (or set lambda1 = lambda2 = 0 for source-only)")
     src = labelled_sources(source, cfg.source_limit)
-    tgt = TargetDataset(target, "train", repeat=cfg.target_repeat) if target is not None and tr.adapt else None
+    tgt = (TargetDataset(target, "train", repeat=cfg.target_repeat, limit=cfg.target_limit)
+           if target is not None and tr.adapt else None)
     history: list[dict] = []
     start = 0
     ckpt = run / "checkpoint.pt"
