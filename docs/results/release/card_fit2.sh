@@ -1,5 +1,6 @@
 #!/bin/sh
 # after the fit guard: the product path again, end-to-end speed, the fit's iteration trade-off, the learning curve
+# (run after card_fit.sh; its product-path and end-to-end outputs were replaced by card_fit3.sh, after the refinement went to 5 joint iterations)
 cd /work/main
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 C=/work/runs/card_fit; D=/work/data; DF=".venv/bin/depthface"
