@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--refine", default="none", choices=["none", "pose", "pose+shape"],
+                    help="the model fit after the network (the product's default is pose+shape; it needs trained "
+                         "networks, --pose); none: the network alone, as the committed table")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking.json"))
     args = ap.parse_args(argv)
 
@@ -172,15 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     heads, model = static_heads(args.heads, args.frames)
     print(f"rendered {args.heads} x {args.frames} frames", file=sys.stderr)
     if args.pose is not None:
-        rec = Reconstructor.from_checkpoints(args.pose, args.shape, backend=args.backend)
+        rec = Reconstructor.from_checkpoints(args.pose, args.shape, backend=args.backend, refine=args.refine)
         machine["weights"] = str(args.pose)
     else:
         from depthface.models.config import NetConfig
         from depthface.models.networks import DAPoseNet
 
         torch.manual_seed(0)
-        rec = Reconstructor(DAPoseNet(NetConfig.preset("tiny")).eval(), None, model)
+        if args.refine != "none":
+            raise SystemExit("--refine needs trained networks (--pose)")
+        rec = Reconstructor(DAPoseNet(NetConfig.preset("tiny")).eval(), None, model, refine="none")
         machine["weights"] = "random tiny (speed only)"
+    machine["refine"] = args.refine
     k = Intrinsics.preset("kinect_v1")
     rec.predict_batch([heads[0][0][0]], k)  # warm-up
     rows = [run_config(rec, heads, k, name, opts) for name, opts in CONFIGS.items()]
