@@ -194,6 +194,7 @@ def test_fit_rejects_bad_arguments(region):
         fit_frame(pts, region, np.eye(3), [0, 0, 800], search="octree")
     with pytest.raises(InputError, match="identity0"):
         fit_frame(pts, region, np.eye(3), [0, 0, 800], identity0=np.zeros(3))
-    # too few points: the start comes back unchanged
-    res = fit_frame(pts[:5], region, np.eye(3), [0, 0, 800])
-    assert res.n_pairs == 0 and np.array_equal(res.R, np.eye(3))
+    # too few points, or none in front of the camera (invalid depth read as z = 0): the start comes back unchanged
+    for bad in (pts[:5], np.zeros((50, 3))):
+        res = fit_frame(bad, region, np.eye(3), [0, 0, 800])
+        assert res.n_pairs == 0 and np.array_equal(res.R, np.eye(3))

@@ -254,7 +254,6 @@ _DIAG6 = np.arange(6)
 _SETTLED = (2e-4, 2e-2)
 
 
-
 def _rigid_jacobian(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     """``(M, 6)`` derivatives of point-to-plane residuals ``n . (a + t - q)`` by a small rotation ``omega``
     (left, ``a -> a + omega x a``) and translation: ``(a x n, n)``; ``a``, ``n``: ``(M, 3)``."""
@@ -340,6 +339,8 @@ def ray_grid(points: np.ndarray, depth_mm: float, cell_mm: float = 2.0) -> RayGr
     wide at ``depth_mm``; each cell keeps its nearest point (the smallest ``z``: a face before the wall)."""
     pts = points[points[:, 2] > 1.0]
     focal = depth_mm / cell_mm
+    if len(pts) == 0:  # nothing in front of the camera: a grid whose every query finds nothing
+        return RayGrid(np.zeros((0, 3)), focal, 0.0, 0.0, np.full((3, 3), -1, np.int64))
     u = focal * pts[:, 0] / pts[:, 2]
     v = focal * pts[:, 1] / pts[:, 2]
     u0, v0 = float(np.floor(u.min())) - 1.0, float(np.floor(v.min())) - 1.0
@@ -354,7 +355,7 @@ def ray_grid(points: np.ndarray, depth_mm: float, cell_mm: float = 2.0) -> RayGr
 def _nearest_per_cell(iv, iu, z, cells):  # pragma: no cover - compiled
     for k in range(z.shape[0]):
         c = cells[iv[k], iu[k]]
-        if c < 0 or z[k] < z[c] or (z[k] == z[c] and k < c):
+        if c < 0 or z[k] < z[c]:  # the nearest; the first of equals
             cells[iv[k], iu[k]] = k
 
 
