@@ -129,7 +129,7 @@ class Reconstructor:
             ``False`` keeps the face-score threshold alone.
         refine: test-time model fit after the networks (beyond the paper): ``"pose+shape"`` (default: pose,
             identity and expression fitted from the networks' answer; it recovers the person's face and
-            improves the pose on every test set of docs/models.md, for about 45 ms a frame), ``"none"`` (the
+            improves the pose on every test set of docs/models.md, for about 30 ms a frame), ``"none"`` (the
             paper: the networks alone) or ``"pose"`` (robust point-to-plane ICP of the network's face, which
             does not win); :func:`depthface.facemodel.fit.refine_prediction`. A fit that turns the head by more
             than the confidence's error bound (10 deg) from the networks' answer is kept only where the
