@@ -88,7 +88,6 @@ def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: 
     from depthface.models.networks import DAPoseNet, DASHapeNet
 
     torch.manual_seed(0)
-    cfg = NetConfig.preset(preset)
     if refine != "none":
         if preset != "small":
             raise SystemExit("--refine needs trained networks: only the release ones (--presets small) ship")
@@ -98,6 +97,7 @@ def make_reconstructor(preset: str, backend: str, model, folder: Path, threads: 
 
         pose, shape = load_pose_net(release_checkpoint("pose"))[0], load_shape_net(release_checkpoint("shape"))[0]
     else:
+        cfg = NetConfig.preset(preset)
         pose, shape = DAPoseNet(cfg).eval(), DASHapeNet(cfg.with_vertices(int(model.regressed_vertices.numel()))).eval()
     if backend == "onnx":
         from depthface.models.export import OnnxPoseNet, OnnxShapeNet, export_onnx

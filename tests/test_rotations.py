@@ -257,5 +257,7 @@ def test_numpy_rotvec_matches_roma_and_known_rotations():
     R = rotvec_to_matrix_np(w)
     assert R.shape == (4, 5, 3, 3)
     np.testing.assert_allclose(R, roma.rotvec_to_rotmat(torch.from_numpy(w)).numpy(), atol=1e-15, rtol=0)
+    for v, R_v in zip(w.reshape(-1, 3), R.reshape(-1, 3, 3)):  # one vector takes a scalar path: the same map
+        np.testing.assert_allclose(rotvec_to_matrix_np(v), R_v, atol=1e-15, rtol=0)
     with pytest.raises(DepthfaceError):
         rotvec_to_matrix_np(np.zeros(4))

@@ -298,4 +298,3 @@ def test_datasets_limit_keeps_the_first_frames_before_repeating(domains):
     cut = TargetDataset(tgt, "train", repeat=3, limit=5).index
     assert cut.tolist() == every[:5].tolist() * 3
     assert len(SourceDataset(src, "train", limit=10**6)) == len(SourceDataset(src, "train"))
-    assert ShapeTrainConfig(target_limit=5).target_limit == 5
