@@ -97,3 +97,34 @@ def test_scene_meshes_equal_version_1(scene):
         (xv, xt), (xv_ref, xt_ref) = context.box_meshes(t, K, b, far, profile), v1.box_meshes(t, K, a, far, profile)
         assert same(xv.reshape(-1, 3), xv_ref.reshape(-1, 3)) and np.array_equal(xt.reshape(-1, 3), xt_ref.reshape(-1, 3))
         assert a.random() == b.random()  # the same number of draws
+
+
+def test_bounded_skull_scale_equals_ranking_every_vertex(model):
+    """``SceneSampler.skull_scale`` ranks ~130 of 11k vertices (a bound per identity and expression) and gives
+    ``skull_scale``'s value bit for bit, on SynData1's 20 expressions; a bound that does not hold falls back."""
+    from depthface.synth.profiles import get_profile
+    from depthface.synth.scenes import SceneSampler
+    from depthface.synth.skull import SkullBound, _bounded_order_statistics, skull_bound, skull_scale
+
+    sampler = SceneSampler(model, get_profile("syndata1"), 2)
+    for sc in sampler.scenes(range(0, 3000, 31)):
+        head = sampler.posed(sc)[0]
+        assert sampler.skull_scale(sc, head) == skull_scale(head)
+    bounds = [b for b in sampler._skull_bounds.values() if b is not None]
+    assert len(bounds) > 50 and max(len(b.candidates) for b in bounds) < 1000
+    # the bounded ranking really ran (no fallback) on one of them
+    sc = sampler.scenes([40])[0]
+    head = sampler.posed(sc)[0]
+    sampler.skull_scale(sc, head)
+    b = sampler._skull_bounds[(sc.identity_id, sc.expression_id)]
+    args = (*context.SKULL_CENTRE_MM, *context.SKULL_AXES_MM, float(context.SKULL_EXPONENT))
+    assert not np.isnan(_bounded_order_statistics(head, b.candidates, b.threshold, 0.98, *args)[2])
+    # a bound whose threshold the quantile's keys do not reach is caught: the head is ranked in full
+    for threshold in (1e9, b.threshold * 1.5):
+        assert skull_scale(head, bound=SkullBound(b.candidates, threshold, 0.98, len(head))) == skull_scale(head)
+    # a head that is its own bound (no displacement) needs only the quantile's few vertices
+    own = skull_bound(head, np.zeros_like(head))
+    assert len(own.candidates) < 120 and skull_scale(head, bound=own) == skull_scale(head)
+    # an expression stronger than the sampler's weights is ranked in full
+    strong = replace(sc, expression=sc.expression * 3.0)
+    assert sampler.skull_scale(strong, head) == skull_scale(head)

@@ -39,6 +39,7 @@ from depthface.synth.meshes import (BODY_DRAWS, BODY_VERTICES, BOX_DRAWS, HAIR_C
                                     wall_plane)
 from depthface.synth.params import ADDED, check_params
 from depthface.synth.render import Window, check_depth_frame, clip_window, render_into_window
+from depthface.synth.skull import quantile_linear, skull_scale  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Labels of :func:`add_scene_context` (uint8, per pixel)
@@ -124,108 +125,6 @@ def scene_of(profile) -> SceneProfile:
 def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
     """``Rx(-pitch) Ry(yaw) Rz(roll)`` (the project's Euler convention, degrees), (3, 3)."""
     return euler_rotation(float(yaw_deg), float(pitch_deg), float(roll_deg))
-
-
-def skull_scale(head_vertices: np.ndarray, quantile: float = 0.98) -> float:
-    """How much the skull super-ellipsoid must grow to enclose ``quantile`` of a head's scalp vertices.
-
-    Args:
-        head_vertices: ``(V, 3)`` head-frame vertices (mm) of the subject's head mesh; those with
-            ``y < 20`` (above the ears' centre) are used.
-
-    The value is ``np.quantile`` of the super-ellipsoid "radius" ``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` of those
-    vertices (scaled offsets from the centre; numpy's libm ``hypot`` and ``pow``), bit for bit. The radius is
-    monotone in ``g = hypot(dx, dz)^e + |dy|^e``; a cheap ``g`` (:func:`_skull_rank_keys`, a few ulps from the
-    libm powers) ranks the vertices, and the exact radius is computed only for those whose cheap ``g`` lies
-    within a relative 1e-9 of the two order statistics the quantile needs (:func:`_skull_candidates`): every
-    other vertex lies on the same side of them either way.
-    """
-    P = np.ascontiguousarray(np.asarray(head_vertices, dtype=np.float64).reshape(-1, 3))
-    args = (*SKULL_CENTRE_MM, *SKULL_AXES_MM, float(SKULL_EXPONENT))
-    keys = np.empty(len(P))
-    excluded = _skull_rank_keys(P, *args, keys)  # y >= 20: ranked first
-    n = len(P) - excluded
-    if n == 0:
-        return 1.0
-    virtual, lo, hi = _quantile_ranks(n, quantile)
-    part = np.partition(keys, [lo + excluded, hi + excluded] if hi > lo else lo + excluded)
-    a, b = _skull_candidates(P, *args, keys, part[lo + excluded], part[hi + excluded], lo + excluded,
-                             hi + excluded)
-    return _interpolate(a, b, virtual - lo)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _skull_rank_keys(P, c0, c1, c2, a0, a1, a2, e, keys):  # pragma: no cover
-    """``keys[i]``: vertex ``i``'s ``g`` (see :func:`skull_scale`; for ``e = 2.5`` by square roots, otherwise the
-    radius itself), or ``-1 - i`` where ``y >= 20`` (below every ``g >= 0``, and distinct, which keeps the
-    partition fast); returns the number of those. Branch-free for ``e = 2.5`` (it vectorises)."""
-    n = P.shape[0]
-    if e == 2.5:
-        for i in range(n):
-            d0 = (P[i, 0] - c0) / a0
-            d1 = (P[i, 1] - c1) / a1
-            d2 = (P[i, 2] - c2) / a2
-            sq = d0 * d0 + d2 * d2
-            g = sq * math.sqrt(math.sqrt(sq)) + d1 * d1 * math.sqrt(abs(d1))
-            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
-    else:
-        for i in range(n):
-            g = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
-            keys[i] = g if P[i, 1] < 20.0 else -1.0 - i
-    excluded = 0
-    for i in range(n):
-        excluded += keys[i] < 0.0
-    return excluded
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _skull_radius(d0, d1, d2, e):  # pragma: no cover
-    """``(hypot(dx, dz)^e + |dy|^e)^(1/e)`` with libm's ``hypot`` and ``pow``: the numpy expression's bits."""
-    return (math.hypot(d0, d2) ** e + abs(d1) ** e) ** (1 / e)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _skull_candidates(P, c0, c1, c2, a0, a1, a2, e, keys, t_lo, t_hi, lo, hi):  # pragma: no cover
-    """The exact radii of rank ``lo`` and ``hi`` in the order of ``keys`` (whose values there are ``t_lo``,
-    ``t_hi``): those of the keys within a relative 1e-9 of them, sorted, offset by the count below."""
-    if e != 2.5:
-        return t_lo, t_hi
-    lo_b = t_lo - 1e-9 * t_lo
-    hi_b = t_hi + 1e-9 * t_hi
-    below = 0
-    exact = np.empty(keys.shape[0])
-    m = 0
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        if k < lo_b:
-            below += 1
-        elif k <= hi_b:
-            exact[m] = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
-            m += 1
-    cand = np.sort(exact[:m])
-    return cand[lo - below], cand[hi - below]
-
-
-def _quantile_ranks(n: int, q: float) -> tuple[float, int, int]:
-    """numpy's "linear" quantile of ``n`` values: the virtual index and the two ranks it lies between."""
-    virtual = (n - 1) * np.float64(q)
-    lo = int(np.floor(virtual))
-    hi = min(lo + 1, n - 1)
-    return virtual, min(max(lo, 0), n - 1), hi
-
-
-def _interpolate(a: float, b: float, t: float) -> float:
-    """numpy's linear interpolation between two order statistics (``t`` in [0, 1])."""
-    diff = b - a
-    return float(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
-
-
-def quantile_linear(values: np.ndarray, q: float) -> float:
-    """``np.quantile(values, q)`` (the default "linear" method) of a 1-D float64 array, bit for bit, with one
-    partial sort and none of numpy's generic machinery."""
-    virtual, lo, hi = _quantile_ranks(len(values), q)
-    part = np.partition(values, [lo, hi] if hi > lo else lo)
-    return _interpolate(part[lo], part[hi], virtual - lo)
 
 
 def hair_mesh(rng: np.random.Generator, profile: SceneProfile = DEFAULT_SCENE, *, scale: float = 1.05, rows: int = 20,
@@ -388,7 +287,7 @@ def _context_local(src: np.ndarray, head_R: np.ndarray, head_t: np.ndarray, intr
 
 def composite_context(depth: np.ndarray, labels: np.ndarray, window: Window, head_R: np.ndarray, head_t: np.ndarray,
                       intrinsics: Intrinsics, rng: np.random.Generator, profile: SceneProfile,
-                      head_vertices: np.ndarray | None = None) -> None:
+                      head_vertices: np.ndarray | None = None, skull: float | None = None) -> None:
     """Draw the scene context and composite it by z-buffer min into window-sized buffers, in place.
 
     Args:
@@ -396,6 +295,7 @@ def composite_context(depth: np.ndarray, labels: np.ndarray, window: Window, hea
         labels: ``(v1 - v0, u1 - u0)`` uint8 labels, overwritten where the context is nearer.
         window: ``(u0, v0, u1, v1)`` inside the image.
         head_vertices: the subject's ``(V, 3)`` head-frame vertices (the hair fits its skull) or ``None``.
+        skull: their :func:`skull_scale` when the caller has it already (it is computed otherwise).
 
     The random draws (their number independent of the window): the hair's presence, the hair, the neck and
     torso with the wall (one call), the box count, the boxes.
@@ -403,7 +303,9 @@ def composite_context(depth: np.ndarray, labels: np.ndarray, window: Window, hea
     R, t = _pose(head_R, head_t)
     hair = rng.random() < profile.hair_probability
     if hair:
-        scale = 1.05 if head_vertices is None else skull_scale(head_vertices) + 0.01
+        if skull is None and head_vertices is not None:
+            skull = skull_scale(head_vertices)
+        scale = 1.05 if skull is None else skull + 0.01
         hd = hair_draws(rng, profile)
     body_wall = rng.random(BODY_DRAWS + WALL_DRAWS)
     p = profile

@@ -62,7 +62,7 @@ def make_sample(sampler: SceneSampler, sensor: SimulationProfile | None, seed: i
         render_into_window(posed, sampler.closed_triangles, K, scene_window, depth)
         scene_labels = (depth > 0).view(np.uint8)  # LABEL_SUBJECT == 1
         composite_context(depth, scene_labels, scene_window, scene.rotation, scene.translation, K, rng, sim.scene,
-                          head)
+                          head, sampler.skull_scale(scene, head))
         frame = sim.sensor.measure_window(depth, (u0, v0), scene_labels, K, rng, window)
         crop = _gather(frame, window[0], window[1], rows, cols, False)
     labels["crop_window"] = cw.as_array()

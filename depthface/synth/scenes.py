@@ -25,6 +25,7 @@ from depthface.geometry.rotations import euler_to_matrix, matrix_to_quaternion
 from depthface.synth.exact import rigid_row, rows_combination
 from depthface.synth.profiles import EXPRESSIONS, SynthProfile
 from depthface.synth.render import render_depth
+from depthface.synth.skull import SkullBound, skull_bound, skull_scale
 
 STREAM_SAMPLE = 0
 STREAM_IDENTITY = 1
@@ -177,6 +178,7 @@ class SceneSampler:
                 if bs in names:
                     self.expression_weights[e, names.index(bs)] = w
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._skull_bounds: dict[tuple[int, int], SkullBound | None] = {}
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
         self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
@@ -242,6 +244,23 @@ class SceneSampler:
                    self._loop_starts, self._hole_depths, np.ascontiguousarray(scene.rotation),
                    np.ascontiguousarray(scene.translation, dtype=np.float64), head, posed)
         return head, posed
+
+    def skull_scale(self, scene: Scene, head: np.ndarray) -> float:
+        """:func:`~depthface.synth.skull.skull_scale` of the scene's ``head`` (its :meth:`head_vertices`), ranking
+        only the vertices that its identity's neutral shape and its expression's weights allow to matter (a
+        :func:`~depthface.synth.skull.skull_bound` per identity and expression, cached): the same value.
+
+        The bound assumes the sampler's expressions, ``|expression| <= |expression_weights[expression_id]|``
+        coefficient by coefficient; a scene outside it is ranked in full."""
+        weights = np.abs(self.expression_weights[scene.expression_id])
+        if not np.all(np.abs(scene.expression) <= weights):
+            return skull_scale(head)
+        key = (scene.identity_id, scene.expression_id)
+        if key not in self._skull_bounds:
+            nz = np.flatnonzero(weights)
+            displacement = weights[nz] @ np.abs(self.expr_rows[nz]) if len(nz) else np.zeros(self.expr_rows.shape[1])
+            self._skull_bounds[key] = skull_bound(self.identity(scene.identity_id)[1], displacement.reshape(-1, 3))
+        return skull_scale(head, bound=self._skull_bounds[key])
 
     def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
