@@ -179,6 +179,7 @@ class SceneSampler:
                     self.expression_weights[e, names.index(bs)] = w
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._skull_bounds: dict[tuple[int, int], SkullBound | None] = {}
+        self._expression_reach: dict[int, np.ndarray] = {}
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
         self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
@@ -247,20 +248,26 @@ class SceneSampler:
 
     def skull_scale(self, scene: Scene, head: np.ndarray) -> float:
         """:func:`~depthface.synth.skull.skull_scale` of the scene's ``head`` (its :meth:`head_vertices`), ranking
-        only the vertices that its identity's neutral shape and its expression's weights allow to matter (a
-        :func:`~depthface.synth.skull.skull_bound` per identity and expression, cached): the same value.
+        only the vertices its identity and expression allow to matter (:meth:`skull_bound`): the same value.
 
         The bound assumes the sampler's expressions, ``|expression| <= |expression_weights[expression_id]|``
         coefficient by coefficient; a scene outside it is ranked in full."""
-        weights = np.abs(self.expression_weights[scene.expression_id])
-        if not np.all(np.abs(scene.expression) <= weights):
+        if not np.all(np.abs(scene.expression) <= np.abs(self.expression_weights[scene.expression_id])):
             return skull_scale(head)
-        key = (scene.identity_id, scene.expression_id)
+        return skull_scale(head, bound=self.skull_bound(scene.identity_id, scene.expression_id))
+
+    def skull_bound(self, identity_id: int, expression_id: int) -> SkullBound | None:
+        """The :func:`~depthface.synth.skull.skull_bound` of an identity's heads with an expression at any
+        intensity up to its weights (cached; the expression's displacement bound is cached per expression)."""
+        key = (identity_id, expression_id)
         if key not in self._skull_bounds:
-            nz = np.flatnonzero(weights)
-            displacement = weights[nz] @ np.abs(self.expr_rows[nz]) if len(nz) else np.zeros(self.expr_rows.shape[1])
-            self._skull_bounds[key] = skull_bound(self.identity(scene.identity_id)[1], displacement.reshape(-1, 3))
-        return skull_scale(head, bound=self._skull_bounds[key])
+            if expression_id not in self._expression_reach:
+                w = np.abs(self.expression_weights[expression_id])
+                nz = np.flatnonzero(w)
+                reach = w[nz] @ np.abs(self.expr_rows[nz]) if len(nz) else np.zeros(self.expr_rows.shape[1])
+                self._expression_reach[expression_id] = reach.reshape(-1, 3)
+            self._skull_bounds[key] = skull_bound(self.identity(identity_id)[1], self._expression_reach[expression_id])
+        return self._skull_bounds[key]
 
     def render_mesh(self, scene: Scene, head_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Camera-frame vertices ``(V + holes, 3)`` and triangles (read-only, shared) of the face with eyes and
