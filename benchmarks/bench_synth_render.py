@@ -21,6 +21,7 @@ head window and on the full frame; ``metric_crop``), the fastest of ``--repeats`
 
     python benchmarks/bench_synth_render.py --out benchmarks/results/render.json      # before = 4c60574
     python benchmarks/bench_synth_render.py --before /tmp/before                      # any tree holding depthface/
+    python benchmarks/bench_synth_render.py --before-commit 4c60574,74f42b9           # two references
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ def e2e_table(runs: dict) -> list[str]:
                 cells = [f"{np.median(rows[n][clock]):.0f} ({max(rows[n][clock]):.0f})" for n in PROFILES]
                 lines.append(f"| {mode}, {tree}, per {clock.upper() if clock == 'cpu' else 'wall'} s | "
                              + " | ".join(cells) + " |")
-            if {"before", "after"} <= set(by_tree):
-                ratios = [np.median(by_tree["after"][n][clock]) / np.median(by_tree["before"][n][clock])
+            for ref in (t for t in by_tree if t != "after" and "after" in by_tree):
+                ratios = [np.median(by_tree["after"][n][clock]) / np.median(by_tree[ref][n][clock])
                           for n in PROFILES]
-                lines.append(f"| {mode}, after / before ({clock}) | " + " | ".join(f"{r:.2f}x" for r in ratios)
+                lines.append(f"| {mode}, after / {ref} ({clock}) | " + " | ".join(f"{r:.2f}x" for r in ratios)
                              + " |")
     return lines
 
@@ -236,7 +237,9 @@ def main() -> None:
     ap.add_argument("--modes", default="steady,dataset", help="end-to-end measures to run (steady, dataset)")
     ap.add_argument("--before", type=Path, default=None,
                     help="a tree holding the reference depthface package (default: extracted from --before-commit)")
-    ap.add_argument("--before-commit", default=BEFORE_COMMIT, help="the reference commit (default: %(default)s)")
+    ap.add_argument("--before-commit", default=BEFORE_COMMIT,
+                    help="the reference commit (default: %(default)s); more, comma-separated, are timed too, "
+                         "each named by its commit")
     ap.add_argument("--no-before", action="store_true", help="time this checkout only")
     ap.add_argument("--stages", action="store_true", help="also time the stages (render, context, sensor, crop)")
     ap.add_argument("--frames", type=int, default=50, help="random poses of the stage timings")
@@ -253,8 +256,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         before = None
         if not args.no_before:
-            before = args.before or extract_tree(args.before_commit, Path(tmp) / "before")
-            trees = {"before": str(before), **trees}
+            first, *more = args.before_commit.split(",")
+            before = args.before or extract_tree(first, Path(tmp) / "before")
+            extra = {c: str(extract_tree(c, Path(tmp) / c)) for c in more}
+            trees = {"before": str(before), **extra, **trees}
         sizes = {"steady": args.steady_chunks, "dataset": args.e2e_frames}
         modes = {m: sizes[m] for m in args.modes.split(",") if m}
         print(f"end to end, {args.e2e_repeats} interleaved runs per tree and profile:")

@@ -36,6 +36,8 @@ Speed
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -188,7 +190,7 @@ def clip_window(window: Window | None, width: int, height: int) -> Window:
     """``(u0, v0, u1, v1)`` (half-open pixel box) clipped to the image; ``None`` = the whole image."""
     if window is None:
         return 0, 0, width, height
-    u0, v0, u1, v1 = (int(np.floor(w)) for w in window)
+    u0, v0, u1, v1 = (math.floor(w) for w in window)
     return max(0, u0), max(0, v0), min(width, u1), min(height, v1)
 
 
