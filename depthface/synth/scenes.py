@@ -180,6 +180,7 @@ class SceneSampler:
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._skull_bounds: dict[tuple[int, int], SkullBound | None] = {}
         self._expression_reach: dict[int, np.ndarray] = {}
+        self._skull_seen: set[tuple[int, int]] = set()
         lm = self.mean[self.landmark_ids]
         self.fills = hole_fills(self.mean, self.triangles, lm)
         self.closed_triangles = close_holes(self.mean, self.triangles, self.fills)[1]
@@ -251,10 +252,15 @@ class SceneSampler:
         only the vertices its identity and expression allow to matter (:meth:`skull_bound`): the same value.
 
         The bound assumes the sampler's expressions, ``|expression| <= |expression_weights[expression_id]|``
-        coefficient by coefficient; a scene outside it is ranked in full."""
+        coefficient by coefficient; a scene outside it is ranked in full, and so is the first head of each
+        identity and expression (a bound costs about two full rankings: it pays from the third use on)."""
+        key = (scene.identity_id, scene.expression_id)
+        if key not in self._skull_bounds and key not in self._skull_seen:
+            self._skull_seen.add(key)
+            return skull_scale(head)
         if not np.all(np.abs(scene.expression) <= np.abs(self.expression_weights[scene.expression_id])):
             return skull_scale(head)
-        return skull_scale(head, bound=self.skull_bound(scene.identity_id, scene.expression_id))
+        return skull_scale(head, bound=self.skull_bound(*key))
 
     def skull_bound(self, identity_id: int, expression_id: int) -> SkullBound | None:
         """The :func:`~depthface.synth.skull.skull_bound` of an identity's heads with an expression at any

@@ -161,21 +161,13 @@ def skull_bound(neutral: np.ndarray, displacement: np.ndarray, quantile: float =
     Every bound is widened (relative 1e-8, absolute 1e-9 mm) so that rounding cannot break it; whether a head
     really lies inside is checked again when it is used.
     """
-    N = np.asarray(neutral, dtype=np.float64).reshape(-1, 3)
-    D = np.asarray(displacement, dtype=np.float64).reshape(-1, 3) * (1 + 1e-8) + 1e-9
+    N = np.ascontiguousarray(np.asarray(neutral, dtype=np.float64).reshape(-1, 3))
+    D = np.ascontiguousarray(np.asarray(displacement, dtype=np.float64).reshape(-1, 3))
     if SKULL_EXPONENT != 2.5 or N.shape != D.shape:
         return None
-    off = np.abs(N - np.array(SKULL_CENTRE_MM))
-    axes = np.array(SKULL_AXES_MM)
-
-    def key(d: np.ndarray) -> np.ndarray:  # the rank key g of |offsets| / axes, (V,)
-        sq = d[:, 0] ** 2 + d[:, 2] ** 2
-        return sq * np.sqrt(np.sqrt(sq)) + d[:, 1] ** 2 * np.sqrt(d[:, 1])
-
-    g_lo = key(np.maximum(off - D, 0.0) / axes) * (1 - 1e-8)
-    g_hi = key((off + D) / axes) * (1 + 1e-8)
-    surely = N[:, 1] + D[:, 1] < SCALP_BELOW_Y_MM
-    maybe = N[:, 1] - D[:, 1] < SCALP_BELOW_Y_MM
+    g_lo, g_hi = np.empty(len(N)), np.empty(len(N))
+    surely, maybe = np.empty(len(N), np.bool_), np.empty(len(N), np.bool_)
+    _key_bounds(N, D, *SKULL_CENTRE_MM, *SKULL_AXES_MM, g_lo, g_hi, surely, maybe)
     n_max = int(maybe.sum())
     if n_max < 2:
         return None
@@ -187,6 +179,30 @@ def skull_bound(neutral: np.ndarray, displacement: np.ndarray, quantile: float =
     threshold = float(np.partition(lows, len(lows) - need)[len(lows) - need])
     candidates = np.flatnonzero(maybe & (g_hi >= threshold)).astype(np.int64)
     return SkullBound(candidates, threshold, float(quantile), len(N))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _key_bounds(N, D, c0, c1, c2, a0, a1, a2, g_lo, g_hi, surely, maybe):  # pragma: no cover
+    """Per vertex of ``neutral + delta``, ``|delta| <= D`` (widened by a relative 1e-8 and 1e-9 mm): the lowest
+    and highest rank key (widened by a relative 1e-8), and whether it is surely / maybe scalp (``y < 20``)."""
+    for i in range(N.shape[0]):
+        d0 = D[i, 0] * (1 + 1e-8) + 1e-9
+        d1 = D[i, 1] * (1 + 1e-8) + 1e-9
+        d2 = D[i, 2] * (1 + 1e-8) + 1e-9
+        o0 = abs(N[i, 0] - c0)
+        o1 = abs(N[i, 1] - c1)
+        o2 = abs(N[i, 2] - c2)
+        g_lo[i] = _abs_key(max(o0 - d0, 0.0) / a0, max(o1 - d1, 0.0) / a1, max(o2 - d2, 0.0) / a2) * (1 - 1e-8)
+        g_hi[i] = _abs_key((o0 + d0) / a0, (o1 + d1) / a1, (o2 + d2) / a2) * (1 + 1e-8)
+        surely[i] = N[i, 1] + d1 < SCALP_BELOW_Y_MM
+        maybe[i] = N[i, 1] - d1 < SCALP_BELOW_Y_MM
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _abs_key(d0, d1, d2):  # pragma: no cover
+    """The rank key of non-negative scaled offsets."""
+    sq = d0 * d0 + d2 * d2
+    return sq * math.sqrt(math.sqrt(sq)) + d1 * d1 * math.sqrt(d1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
