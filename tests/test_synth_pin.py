@@ -57,7 +57,7 @@ def test_fast_paths_equal_their_numpy_and_torch_references(model):
     import torch
 
     from depthface.geometry.rotations import euler_to_matrix, matrix_to_quaternion
-    from depthface.synth.context import quantile_linear, skull_scale
+    from depthface.synth.skull import quantile_linear, skull_scale
     from depthface.synth.render import depth_to_uint16
     from depthface.synth.scenes import SceneSampler, quaternions
 

@@ -22,7 +22,6 @@ compiled kernels of :mod:`depthface.synth.meshes` (bit-identical to generator ve
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -39,7 +38,7 @@ from depthface.synth.meshes import (BODY_DRAWS, BODY_VERTICES, BOX_DRAWS, HAIR_C
                                     wall_plane)
 from depthface.synth.params import ADDED, check_params
 from depthface.synth.render import Window, check_depth_frame, clip_window, render_into_window
-from depthface.synth.skull import quantile_linear, skull_scale  # noqa: F401
+from depthface.synth.skull import skull_scale
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Labels of :func:`add_scene_context` (uint8, per pixel)
