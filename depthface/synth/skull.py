@@ -78,11 +78,7 @@ def _skull_rank_keys(P, c0, c1, c2, a0, a1, a2, e, keys):  # pragma: no cover
 @njit(cache=True, nogil=True, inline="always")
 def _skull_key(x, y, z, c0, c1, c2, a0, a1, a2):  # pragma: no cover
     """The rank key ``g = hypot(dx, dz)^2.5 + |dy|^2.5`` of a point's scaled offsets, by square roots."""
-    d0 = (x - c0) / a0
-    d1 = (y - c1) / a1
-    d2 = (z - c2) / a2
-    sq = d0 * d0 + d2 * d2
-    return sq * math.sqrt(math.sqrt(sq)) + d1 * d1 * math.sqrt(abs(d1))
+    return _abs_key(abs((x - c0) / a0), abs((y - c1) / a1), abs((z - c2) / a2))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -211,7 +207,8 @@ def _bounded_order_statistics(P, cand, threshold, q, c0, c1, c2, a0, a1, a2, e):
     ``(a, b, t)``, or ``t = NaN`` when a check fails (the quantile's keys not all above ``threshold``).
 
     The keys below the threshold are only counted: the ``n`` scalp vertices' sorted keys end with the
-    candidates' keys that are at least ``threshold``, so ranks there are ``n - (candidates ranked) + j``."""
+    candidates' keys that are at least ``threshold``, so ranks there are ``n - (candidates ranked) + j``, and
+    :func:`_skull_candidates` runs on the candidates with ranks shifted by the keys left out."""
     n = 0
     for i in range(P.shape[0]):
         n += P[i, 1] < SCALP_BELOW_Y_MM
@@ -235,20 +232,8 @@ def _bounded_order_statistics(P, cand, threshold, q, c0, c1, c2, a0, a1, a2, e):
         return 0.0, 0.0, np.nan
     t_lo = keys[order[lo - first]]
     t_hi = keys[order[hi - first]]
-    lo_b = t_lo - 1e-9 * t_lo
-    hi_b = t_hi + 1e-9 * t_hi
-    if lo_b < threshold:
+    if t_lo - 1e-9 * t_lo < threshold:  # _skull_candidates' band must lie above every key left out
         return 0.0, 0.0, np.nan
-    below = n
-    exact = np.empty(m)
-    c = 0
-    for j in range(m):
-        kk = keys[j]
-        if kk >= lo_b:
-            below -= 1
-            if kk <= hi_b:
-                i = idx[j]
-                exact[c] = _skull_radius((P[i, 0] - c0) / a0, (P[i, 1] - c1) / a1, (P[i, 2] - c2) / a2, e)
-                c += 1
-    ex = np.sort(exact[:c])
-    return ex[lo - below], ex[hi - below], virtual - lo
+    sel = idx[:m]
+    a, b = _skull_candidates(P[sel], c0, c1, c2, a0, a1, a2, e, keys[:m], t_lo, t_hi, lo - first, hi - first)
+    return a, b, virtual - lo
