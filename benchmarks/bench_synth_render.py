@@ -15,6 +15,9 @@ Two measures:
   every identity's and expression's skull bound) is cached, i.e. the cost per sample of a full run
   (``--steady-chunks`` chunks of 256 samples after chunk 0).
 
+**Kernels** (``--kernels CHUNKS``): milliseconds per steady kinect_v1 sample of this checkout, in all and in each
+compiled kernel, timed where Python calls it (numba's dispatch included), in a fresh interpreter.
+
 **Stages** (``--stages``): median milliseconds per 640x480 frame over random head poses of the ICT head
 (``render_head``: the head's z-buffer; ``scene_context``, ``sensor_effects``, ``simulate_kinect``: in the 340 mm
 head window and on the full frame; ``metric_crop``), the fastest of ``--repeats`` runs of each.
@@ -22,6 +25,7 @@ head window and on the full frame; ``metric_crop``), the fastest of ``--repeats`
     python benchmarks/bench_synth_render.py --out benchmarks/results/render.json      # before = 4c60574
     python benchmarks/bench_synth_render.py --before /tmp/before                      # any tree holding depthface/
     python benchmarks/bench_synth_render.py --before-commit 4c60574,74f42b9           # two references
+    python benchmarks/bench_synth_render.py --no-before --modes '' --kernels 8        # the kernel profile
 """
 
 from __future__ import annotations
@@ -92,6 +96,59 @@ with tempfile.TemporaryDirectory() as tmp:
     import depthface
     print(n / (time.perf_counter() - t0), n / (time.process_time() - c0), depthface.__file__)
 """
+
+
+_KERNELS = """
+import json, sys, time
+import importlib, pkgutil
+import depthface.synth as synth
+from numba.core.registry import CPUDispatcher
+mods = [importlib.import_module(m.name) for m in pkgutil.walk_packages(synth.__path__, "depthface.synth.")]
+spent, calls, wrapped = {}, {}, {}
+def wrap(d):
+    name = d.py_func.__name__
+    def timed(*a):
+        t = time.perf_counter()
+        r = d(*a)
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+        calls[name] = calls.get(name, 0) + 1
+        return r
+    return wrapped.setdefault(d, timed)
+for m in mods:  # every compiled kernel, timed where Python calls it
+    for k, v in list(vars(m).items()):
+        if isinstance(v, CPUDispatcher):
+            setattr(m, k, wrap(v))
+from depthface.facemodel import load_face_model
+from depthface.synth import storage
+from depthface.synth.profiles import get_profile
+from depthface.synth.sensor import SensorProfile
+sensor, chunks, model = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
+profile, sim = storage.with_sensor_camera(get_profile("syndata2"), SensorProfile.preset(sensor))
+m = load_face_model(model)
+worker = storage._Worker(m, profile, 0, sim, storage.make_manifest(profile, m, 0, sim, 256, 8))
+for k in range(profile.n_identities):
+    worker.sampler.identity(k)
+    for e in range(len(profile.expressions)):
+        worker.sampler.skull_bound(k, e)
+worker.chunk(1)
+spent.clear(); calls.clear()
+t0 = time.perf_counter()
+for c in range(2, 2 + chunks):
+    worker.chunk(c)
+n = 256 * chunks
+total = (time.perf_counter() - t0) / n * 1e3
+print(json.dumps({"samples": n, "total_ms": total, "kernels_ms": sum(spent.values()) / n * 1e3,
+                  "per_kernel_ms": {k: v / n * 1e3 for k, v in sorted(spent.items(), key=lambda x: -x[1])},
+                  "calls_per_sample": {k: v / n for k, v in calls.items()}}))
+"""
+
+
+def kernel_profile(sensor: str, chunks: int, model: Path | None) -> dict:
+    """Milliseconds per steady sample of this checkout (chunk writing excluded): in all, in the compiled kernels
+    (each timed where Python calls it, so numba's dispatch is included) and per kernel, in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", _KERNELS, sensor, str(chunks), "" if model is None else str(model)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def e2e_rate(tree: str, mode: str, sensor: str, n: int, model: Path | None) -> tuple[float, float]:
@@ -242,6 +299,8 @@ def main() -> None:
                          "each named by its commit")
     ap.add_argument("--no-before", action="store_true", help="time this checkout only")
     ap.add_argument("--stages", action="store_true", help="also time the stages (render, context, sensor, crop)")
+    ap.add_argument("--kernels", type=int, default=0, metavar="CHUNKS",
+                    help="also profile the compiled kernels of CHUNKS steady kinect_v1 chunks (this checkout only)")
     ap.add_argument("--frames", type=int, default=50, help="random poses of the stage timings")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="stage timings: runs per frame and stage, fastest kept")
@@ -281,6 +340,13 @@ def main() -> None:
     table = e2e_table(runs)
     print("\n".join(table))
     result["table"] = table
+    if args.kernels:
+        result["kernels"] = kernel_profile("kinect_v1", args.kernels, args.model)
+        k = result["kernels"]
+        print(f"kinect_v1, {k['samples']} steady samples: {k['total_ms']:.3f} ms a sample, {k['kernels_ms']:.3f} "
+              f"in compiled kernels, {k['total_ms'] - k['kernels_ms']:.3f} outside them")
+        for name, ms in k["per_kernel_ms"].items():
+            print(f"  {name:28s} {ms:.3f} ms  x{k['calls_per_sample'][name]:.1f}")
     if args.stages:
         result["stages"] = stage_timings(args.frames, args.seed, args.model)
         print(f"{'stage':24s} {'median ms':>10s} {'p90 ms':>10s}")
